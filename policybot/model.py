@@ -1,0 +1,170 @@
+"""Plain domain values shared by every module (no I/O, no Telegram).
+
+Knowledge values are built by `knowledge.load()`, match values by `matcher.Matcher`,
+replies by `replies`. Everything is frozen so a knowledge base can be swapped in with
+one assignment and readers never see half of one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+# Languages a reply can be written in.
+LANG_HANS = "zh-Hans"
+LANG_HANT = "zh-Hant"
+LANG_EN = "en"
+LANGUAGES = (LANG_HANS, LANG_HANT, LANG_EN)
+
+
+@dataclass(frozen=True)
+class Translation:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    category: str
+    question: str
+    answer: str
+    source: str
+    updated: dt.date
+    alternates: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    review_by: dt.date | None = None
+    related: tuple[str, ...] = ()
+    # language code ("en") -> translation
+    translations: Mapping[str, Translation] = field(default_factory=dict, compare=False)
+    file: str = ""
+    line: int = 0
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        """The canonical question first, then the alternates."""
+        return (self.question, *self.alternates)
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    title: str
+    entry_ids: tuple[str, ...]
+    # language code ("en") -> title
+    titles: Mapping[str, str] = field(default_factory=dict, compare=False)
+    file: str = ""
+
+    def title_for(self, lang: str) -> str:
+        return self.titles.get(lang, self.title)
+
+
+@dataclass(frozen=True)
+class Emergency:
+    """A group of emergency triggers and the reply they get (knowledge/safety.yaml)."""
+
+    id: str
+    triggers: tuple[str, ...]
+    reply: str
+    # language code ("en") -> reply
+    translations: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Smalltalk:
+    """Greetings, thanks, "who are you" (knowledge/smalltalk.yaml): answered, never logged as gaps."""
+
+    id: str
+    patterns: tuple[str, ...]
+    reply: str
+    translations: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Thresholds and weights (knowledge/matching.yaml), on the absolute 0-100 score scale."""
+
+    answer_threshold: float = 62.0
+    suggest_threshold: float = 45.0
+    margin: float = 6.0
+    max_candidates: int = 3
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {"keyword": 0.45, "fuzzy": 0.35, "pinyin": 0.20}, compare=False
+    )
+    # check warns when phrasings of two different entries are at least this similar (0-100)
+    near_duplicate_similarity: float = 90.0
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    categories: tuple[Category, ...]
+    entries: Mapping[str, Entry]  # id -> entry, in file order
+    synonyms: tuple[tuple[str, ...], ...] = ()  # each group: canonical term first
+    filler: tuple[str, ...] = ()  # phrases removed before matching (请问, 我想问一下 ...)
+    out_of_scope: tuple[str, ...] = ()  # terms that mark a question as not ours (宠物, 股票 ...)
+    emergencies: tuple[Emergency, ...] = ()
+    smalltalk: tuple[Smalltalk, ...] = ()
+    settings: MatchSettings = field(default_factory=MatchSettings)
+    version: str = ""  # short content hash, logged with every query
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.entries, MappingProxyType):
+            object.__setattr__(self, "entries", MappingProxyType(dict(self.entries)))
+
+    def category(self, category_id: str) -> Category | None:
+        return next((c for c in self.categories if c.id == category_id), None)
+
+
+class Status(StrEnum):
+    ANSWERED = "answered"
+    AMBIGUOUS = "ambiguous"
+    UNANSWERED = "unanswered"
+    EMERGENCY = "emergency"
+    SMALLTALK = "smalltalk"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    query: str  # the text as the resident wrote it
+    normalised: str
+    status: Status
+    score: float = 0.0  # best entry's score, 0-100
+    entry_id: str | None = None  # set only when answered
+    candidates: tuple[Candidate, ...] = ()  # distinct entries, best first
+    special_id: str | None = None  # emergency or smalltalk id
+    script: str = LANG_HANS  # the language/script the question was written in
+
+    def to_json(self) -> dict:
+        return {
+            "query": self.query,
+            "status": str(self.status),
+            "id": self.entry_id,
+            "score": round(self.score, 1),
+            "candidates": [{"id": c.entry_id, "score": round(c.score, 1)} for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class Button:
+    """A reply button as plain data; the Telegram layer encodes it as callback data."""
+
+    label: str
+    action: str  # see replies.ACTIONS
+    arg: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message: `html` is Telegram-HTML (everything from users/knowledge escaped)."""
+
+    html: str
+    buttons: tuple[tuple[Button, ...], ...] = ()

@@ -1,0 +1,81 @@
+"""Text normalisation: NFKC, width, case, punctuation, traditional→simplified, filler.
+
+Also tells which script a question is written in, segments Chinese with jieba and turns
+text into pinyin. Knows nothing of the knowledge base or Telegram.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+from policybot.model import LANG_EN, LANG_HANS, LANG_HANT
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[a-z]")
+# Everything that is not a letter, digit or CJK ideograph becomes a space.
+_NOT_WORD = re.compile(r"[^\w\u3400-\u4dbf\u4e00-\u9fff]+|_")
+_SPACES = re.compile(r"\s+")
+# Spaces between two CJK characters carry no meaning ("网上 预约" == "网上预约").
+_CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff]) (?=[\u3400-\u9fff])")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _s2t():
+    import opencc
+
+    return opencc.OpenCC("s2t")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text)
+
+
+def to_traditional(text: str) -> str:
+    return _s2t().convert(text)
+
+
+def fold(text: str) -> str:
+    """NFKC (folds full-width ＡＢＣ１２３ and compatibility forms), lower case, simplified."""
+    return to_simplified(unicodedata.normalize("NFKC", text)).casefold()
+
+
+def normalise(text: str, filler: Iterable[str] = ()) -> str:
+    """The form every phrasing and question is compared in.
+
+    Punctuation becomes spaces, runs of spaces collapse, spaces between Chinese characters
+    go, and each filler phrase (already normalised by the caller or not) is removed.
+    """
+    folded = fold(text)
+    folded = _NOT_WORD.sub(" ", folded)
+    for phrase in sorted({fold(f) for f in filler if f}, key=len, reverse=True):
+        # never let filler removal empty the question: "请问" alone stays "请问"
+        stripped = folded.replace(phrase, " ")
+        if stripped.strip():
+            folded = stripped
+    folded = _SPACES.sub(" ", folded).strip()
+    return _CJK_SPACE.sub("", folded)
+
+
+def detect_script(text: str, default: str = LANG_HANS) -> str:
+    """zh-Hant when the text has traditional-only characters, en when it is Latin, else zh-Hans."""
+    cjk = _CJK.findall(text)
+    if cjk:
+        joined = "".join(cjk)
+        return LANG_HANT if to_simplified(joined) != joined else LANG_HANS
+    if _LATIN.search(unicodedata.normalize("NFKC", text).casefold()):
+        return LANG_EN
+    return default
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
