@@ -158,8 +158,9 @@ class Button:
     """A reply button as plain data; the Telegram layer encodes it as callback data."""
 
     label: str
-    action: str  # see replies.ACTIONS
-    arg: str = ""
+    action: str  # one of replies.ACTIONS
+    arg: str = ""  # entry id, category id or language code, by action
+    query_id: str = ""  # the logged query a choice or feedback belongs to
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Settings from the environment (and `.env`), as one frozen dataclass. See .env.example."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def _float_or_none(env: dict[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    token: str = field(default="", repr=False)  # never printed
+    api_base_url: str = ""  # empty: Telegram's own servers
+    knowledge_dir: Path = Path("knowledge")
+    db_path: Path = Path("data/policybot.sqlite3")
+    hash_salt: str = field(default="", repr=False)
+    staff_ids: frozenset[int] = frozenset()
+    retention_days: int = 180
+    reload_interval: float = 5.0  # seconds between checks of knowledge/ for edits; 0 = off
+    answer_threshold: float | None = None  # overrides knowledge/matching.yaml when set
+    suggest_threshold: float | None = None
+    margin: float | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, *, dotenv: bool = True) -> Config:
+        if env is None:
+            if dotenv:
+                from dotenv import load_dotenv
+
+                load_dotenv(override=False)
+            env = dict(os.environ)
+        staff: set[int] = set()
+        for part in env.get("STAFF_IDS", "").replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                staff.add(int(part))
+            except ValueError:
+                raise ConfigError(f"STAFF_IDS must be comma-separated Telegram user ids, got {part!r}") from None
+        try:
+            reload_interval = float(env.get("POLICYBOT_RELOAD_INTERVAL", "5") or 5)
+        except ValueError:
+            raise ConfigError("POLICYBOT_RELOAD_INTERVAL must be a number of seconds") from None
+        return cls(
+            token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+            api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip(),
+            knowledge_dir=Path(env.get("POLICYBOT_KNOWLEDGE_DIR", "").strip() or "knowledge"),
+            db_path=Path(env.get("POLICYBOT_DB", "").strip() or "data/policybot.sqlite3"),
+            hash_salt=env.get("POLICYBOT_HASH_SALT", "").strip(),
+            staff_ids=frozenset(staff),
+            retention_days=_int(env, "POLICYBOT_RETENTION_DAYS", 180),
+            reload_interval=reload_interval,
+            answer_threshold=_float_or_none(env, "POLICYBOT_ANSWER_THRESHOLD"),
+            suggest_threshold=_float_or_none(env, "POLICYBOT_SUGGEST_THRESHOLD"),
+            margin=_float_or_none(env, "POLICYBOT_MARGIN"),
+            log_level=env.get("POLICYBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        )
+
+    def salt(self) -> str:
+        """The salt for chat hashes: configured, or made once and kept beside the database."""
+        if self.hash_salt:
+            return self.hash_salt
+        import secrets
+
+        path = self.db_path.parent / "hash-salt"
+        try:
+            return path.read_text().strip() or _write_salt(path, secrets.token_hex(16))
+        except FileNotFoundError:
+            return _write_salt(path, secrets.token_hex(16))
+
+
+def _write_salt(path: Path, salt: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(salt + "\n")
+    path.chmod(0o600)
+    return salt

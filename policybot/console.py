@@ -1,0 +1,157 @@
+"""The terminal chat: the same Service and reply builder as Telegram, rendered as text.
+
+Buttons are shown as a numbered list; typing the number presses the button. /start, /help,
+/topics, /lang and /quit work as in Telegram. Reads standard input line by line, so tests
+(and editors) can pipe a conversation through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TextIO
+
+from policybot import replies
+from policybot.config import Config
+from policybot.model import LANG_HANS, LANGUAGES, Button, Reply
+from policybot.service import Service
+
+log = logging.getLogger(__name__)
+
+TOKEN_NOTICE = (
+    "No TELEGRAM_BOT_TOKEN set: starting the console chat. "
+    "To run on Telegram, put TELEGRAM_BOT_TOKEN=... in .env (see README)."
+)
+PROMPT = "> "
+
+
+def render(reply: Reply, numbered: bool = True) -> str:
+    """Exactly the text Telegram shows, then the buttons as a numbered list."""
+    out = replies.to_plain(reply.html)
+    labels = [b.label for row in reply.buttons for b in row]
+    if labels and numbered:
+        out += "\n" + "\n".join(f"  [{i}] {label}" for i, label in enumerate(labels, 1))
+    return out
+
+
+class ConsoleChat:
+    """One resident at a terminal. `handle(line)` returns the text to print."""
+
+    def __init__(self, service: Service, lang: str = LANG_HANS) -> None:
+        self.service = service
+        self.lang = lang
+        self._buttons: list[Button] = []
+
+    def _show(self, reply: Reply) -> str:
+        self._buttons = [b for row in reply.buttons for b in row]
+        return render(reply)
+
+    def press(self, button: Button) -> Reply:
+        s, lang = self.service, self.lang
+        if button.action == replies.ACT_PICK:
+            return s.choose(button.query_id, button.arg, lang) or replies.simple("expired", lang)
+        if button.action == replies.ACT_NONE:
+            return s.choose(button.query_id, None, lang) or replies.simple("expired", lang)
+        if button.action in (replies.ACT_HELPFUL, replies.ACT_UNHELPFUL):
+            return s.feedback(button.query_id, button.action == replies.ACT_HELPFUL, lang)
+        if button.action == replies.ACT_ENTRY:
+            return s.entry(button.arg, lang) or replies.simple("expired", lang)
+        if button.action == replies.ACT_TOPICS:
+            return replies.topics(s.kb, lang)
+        if button.action == replies.ACT_CATEGORY:
+            return replies.category(s.kb, button.arg, lang) or replies.simple("expired", lang)
+        if button.action == replies.ACT_LANG and button.arg in LANGUAGES:
+            self.lang = button.arg
+            return replies.simple("lang_set", self.lang)
+        return replies.simple("expired", lang)
+
+    def handle(self, line: str) -> str | None:
+        """The reply to one input line; None means the chat is over."""
+        line = line.strip()
+        if not line:
+            return ""
+        if line in ("/quit", "/exit"):
+            return None
+        if line.isdigit() and self._buttons:
+            index = int(line) - 1
+            if 0 <= index < len(self._buttons):
+                return self._show(self.press(self._buttons[index]))
+        command = line.split()[0].lower()
+        if command == "/start":
+            return self._show(self.service.welcome(self.lang))
+        if command == "/help":
+            return self._show(replies.help_reply(self.lang))
+        if command == "/topics":
+            return self._show(replies.topics(self.service.kb, self.lang))
+        if command == "/lang":
+            return self._show(replies.choose_language())
+        if command == "/ask":
+            line = line[len("/ask") :].strip()
+            if not line:
+                return self._show(replies.simple("ask_usage", self.lang))
+        elif command.startswith("/"):
+            return self._show(replies.simple("unknown_command", self.lang))
+        answer = self.service.ask(line, chat="console", lang=self.lang, channel="console")
+        return self._show(answer.reply)
+
+
+async def chat_loop(service: Service, stdin: TextIO, stdout: TextIO, interactive: bool) -> None:
+    chat = ConsoleChat(service)
+    stdout.write(chat.handle("/start") + "\n")
+    while True:
+        if interactive:
+            stdout.write(PROMPT)
+            stdout.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:  # end of input
+            break
+        out = chat.handle(line)
+        if out is None:
+            break
+        if out:
+            stdout.write(out + "\n\n")
+            stdout.flush()
+
+
+async def _run(cfg: Config) -> int:
+    from policybot.knowledge import load
+    from policybot.querylog import SQLiteQueryLog
+
+    result = load(cfg.knowledge_dir)
+    if result.kb is None:
+        for p in result.errors:
+            print(p, file=sys.stderr)
+        print(f"cannot start: {len(result.errors)} error(s) in {cfg.knowledge_dir}", file=sys.stderr)
+        return 1
+    querylog = SQLiteQueryLog(cfg.db_path, cfg.salt())
+    try:
+        await querylog.open()
+    except Exception as exc:  # the chat still works without a log
+        log.warning("query log unavailable (%s); questions will not be logged", exc)
+        querylog = None
+    service = Service(
+        result.kb,
+        querylog,
+        knowledge_dir=cfg.knowledge_dir,
+        overrides={
+            "answer_threshold": cfg.answer_threshold,
+            "suggest_threshold": cfg.suggest_threshold,
+            "margin": cfg.margin,
+        },
+    )
+    try:
+        await chat_loop(service, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
+    finally:
+        if querylog is not None:
+            await querylog.close()
+    return 0
+
+
+def run_console(cfg: Config, notice: bool = False) -> int:
+    if notice:
+        print(TOKEN_NOTICE)
+    try:
+        return asyncio.run(_run(cfg))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,52 @@
+"""`explain`: how the matcher read a question and why it decided what it decided."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from policybot.matcher import Analysis, Matcher
+
+
+def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
+    s = matcher.settings
+    r = a.result
+    lines = [
+        f"question:     {a.query}",
+        f"script:       {a.script}",
+        f"normalised:   {a.normalised}",
+    ]
+    if a.corrected != a.normalised:
+        lines.append(f"typo-fixed:   {a.corrected}")
+    lines.append(f"tokens:       {' | '.join(a.tokens) or '-'}")
+    lines.append(f"after synonyms/stopwords: {' | '.join(a.canonical) or '-'}")
+    if a.expanded:
+        lines.append("synonyms:     " + ", ".join(f"{k} → {v}" for k, v in a.expanded.items()))
+    if a.out_of_scope:
+        lines.append("out of scope: " + ", ".join(a.out_of_scope) + " (score penalty)")
+    weights = ", ".join(f"{k} {v:g}" for k, v in s.weights.items())
+    lines.append(
+        f"thresholds:   answer ≥ {s.answer_threshold:g} with a lead of ≥ {s.margin:g}; "
+        f"suggest ≥ {s.suggest_threshold:g}; weights {weights}"
+    )
+    lines.append("")
+    lines.append(f"  {'entry':<30} {'score':>6} {'keyword':>8} {'fuzzy':>6} {'pinyin':>7} {'penalty':>8}  best phrasing")
+    for sc in a.scored[:limit]:
+        lines.append(
+            f"  {sc.entry_id:<30} {sc.score:6.1f} {sc.keyword:8.1f} {sc.fuzzy:6.1f} {sc.pinyin:7.1f}"
+            f" {sc.penalty:8.1f}  {sc.best_phrasing}"
+        )
+    lines.append("")
+    if r is not None:
+        decision = f"decision:     {r.status}"
+        if r.entry_id:
+            decision += f" → {r.entry_id}"
+        elif r.special_id:
+            decision += f" ({r.special_id})"
+        elif r.candidates:
+            decision += " → " + ", ".join(c.entry_id for c in r.candidates)
+        lines.append(decision)
+        if len(a.scored) > 1 and r.special_id is None:
+            lead = a.scored[0].score - a.scored[1].score
+            lines.append(f"lead over next entry: {lead:.1f}")
+    return "\n".join(lines)
