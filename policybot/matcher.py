@@ -42,10 +42,17 @@ MAX_QUERY_CHARS = 500  # a question longer than this is matched on its beginning
 
 # Function words: they say nothing about which entry is meant. Language facts, not knowledge.
 STOPWORDS_ZH = frozenset(
-    ["的", "了", "吗", "呢", "吧", "啊", "呀", "嘛", "哦", "么", "是", "在", "有", "和", "与", "及", "或", "也", "都", "就", "还", "又", "再", "很", "太", "最", "这", "那", "这个", "那个", "这些", "那些", "我", "你", "您", "他", "她", "它", "我们", "你们", "他们", "自己", "家里", "一个", "一下", "一些", "个", "些", "把", "被", "给", "让", "对", "向", "从", "到", "去", "来", "过", "着", "能", "能不能", "可以", "可不可以", "会", "要", "想", "需要", "应该", "得", "该", "吧", "请", "问", "请问", "一", "下", "上", "中", "里", "没", "没有", "不", "不是", "怎么", "怎样", "如何", "什么", "啥", "哪", "哪里", "哪儿", "哪些", "哪个", "多少", "几", "为什么", "是不是", "有没有", "怎么办", "办", "弄", "做", "搞", "吗", "呢", "么", "嘛", "啦", "哈", "嗯", "喔", "哎", "诶", "时候", "现在", "已经", "如果", "因为", "所以", "但是", "然后", "还是", "比如", "之前", "以后"]
+    """的 了 吗 呢 吧 啊 呀 嘛 哦 么 是 在 有 和 与 及 或 也 都 就 还 又 再 很 太 最 这 那 这个 那个 这些 那些
+    我 你 您 他 她 它 我们 你们 他们 自己 家里 一个 一下 一些 个 些 把 被 给 让 对 向 从 到 去 来 过 着
+    能 能不能 可以 可不可以 会 要 想 需要 应该 得 该 请 问 请问 一 下 上 中 里 没 没有 不 不是
+    怎么 怎样 如何 什么 啥 哪 哪里 哪儿 哪些 哪个 多少 几 为什么 是不是 有没有 怎么办 办 弄 做 搞
+    啦 哈 嗯 喔 哎 诶 时候 现在 已经 如果 因为 所以 但是 然后 还是 比如 之前 以后""".split()
 )
 STOPWORDS_EN = frozenset(
-    ["a", "an", "the", "i", "me", "my", "we", "our", "you", "your", "he", "she", "it", "they", "them", "is", "are", "was", "were", "be", "been", "am", "do", "does", "did", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "to", "of", "in", "on", "at", "for", "from", "by", "with", "about", "as", "and", "or", "but", "if", "so", "not", "no", "how", "what", "when", "where", "which", "who", "whom", "why", "there", "here", "this", "that", "these", "those", "any", "some", "get", "got", "have", "has", "had", "please", "tell", "want", "need", "know"]
+    """a an the i me my we our you your he she it they them is are was were be been am do does did
+    can could should would will shall may might must to of in on at for from by with about as and or
+    but if so not no how what when where which who whom why there here this that these those any some
+    get got have has had please tell want need know""".split()
 )
 _EN_WORD = re.compile(r"[a-z][a-z0-9]+|\d+")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
