@@ -30,11 +30,14 @@ def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
         f"suggest ≥ {s.suggest_threshold:g}; weights {weights}"
     )
     lines.append("")
-    lines.append(f"  {'entry':<30} {'score':>6} {'keyword':>8} {'fuzzy':>6} {'pinyin':>7} {'penalty':>8}  best phrasing")
+    lines.append(
+        f"  {'entry':<30} {'score':>6} {'keyword':>8} {'coverage':>8} {'fuzzy':>6} {'pinyin':>7} {'penalty':>8}"
+        "  best phrasing"
+    )
     for sc in a.scored[:limit]:
         lines.append(
-            f"  {sc.entry_id:<30} {sc.score:6.1f} {sc.keyword:8.1f} {sc.fuzzy:6.1f} {sc.pinyin:7.1f}"
-            f" {sc.penalty:8.1f}  {sc.best_phrasing}"
+            f"  {sc.entry_id:<30} {sc.score:6.1f} {sc.keyword:8.1f} {sc.coverage:8.1f} {sc.fuzzy:6.1f}"
+            f" {sc.pinyin:7.1f} {sc.penalty:8.1f}  {sc.best_phrasing}"
         )
     lines.append("")
     if r is not None:

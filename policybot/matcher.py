@@ -85,11 +85,25 @@ class _Phrasing:
     english: bool = False
 
 
+FEATURES = ("keyword", "coverage", "fuzzy", "pinyin")
+OUT_OF_SCOPE_PENALTY = 25.0  # points off every entry when the question names an out-of-scope term
+
+
+@dataclass
+class Features:
+    keyword: float  # idf-weighted token overlap with the best phrasing
+    coverage: float  # share of the question's token weight found anywhere in the entry
+    fuzzy: float  # rapidfuzz character similarity to the nearest phrasing
+    pinyin: float  # pinyin similarity above the floor of unrelated text
+    best_phrasing: str
+
+
 @dataclass(frozen=True)
 class Scored:
     entry_id: str
     score: float
     keyword: float
+    coverage: float
     fuzzy: float
     pinyin: float
     best_phrasing: str
@@ -108,6 +122,7 @@ class Analysis:
     expanded: dict[str, str]  # token -> canonical synonym it was replaced by
     out_of_scope: list[str]
     script: str
+    features: dict[str, Features] = field(default_factory=dict)
     scored: list[Scored] = field(default_factory=list)
     result: MatchResult | None = None
 
@@ -256,47 +271,63 @@ class Matcher:
         expanded = {w: self._canon[w] for w in plain_tokens if w in self._canon and self._canon[w] != w}
         oos = [t for t in self._out_of_scope if t and t in corrected]
         a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)
-        a.scored = self._score(corrected, tokens, english=(script == LANG_EN), oos=bool(oos))
+        a.features = self._features(corrected, tokens, english=(script == LANG_EN))
+        a.scored = self.combine(a.features, bool(oos))
         return a
 
-    def _score(self, corrected: str, tokens: list[str], *, english: bool, oos: bool) -> list[Scored]:
-        s = self.settings
-        wk, wf, wp = (s.weights.get(k, 0.0) for k in ("keyword", "fuzzy", "pinyin"))
-        total_w = (wk + wf + wp) or 1.0
+    def _features(self, corrected: str, tokens: list[str], *, english: bool) -> dict[str, Features]:
+        """Per entry, the best value of each feature over its phrasings (0-100 each)."""
         qset = set(tokens)
         wq = sum(self._w(t) for t in qset)
         canon = self._canonical_text(corrected)
         qpy = " ".join(_pinyin(canon)) if not english else ""
-        best: dict[str, Scored] = {}
+        feats: dict[str, Features] = {}
         for ph in self._phrasings:
             if ph.english != english:
                 continue
-            common = qset & ph.tokens
+            keyword = 0.0
             if wq > 0 and ph.tokens:
-                wc = sum(self._w(t) for t in common)
-                wp_ = sum(self._w(t) for t in ph.tokens)
-                cov_q, cov_p = wc / wq, wc / wp_
-                keyword = 100 * (0.5 * cov_q + 0.5 * cov_p)
-            else:
-                keyword = 0.0
+                wc = sum(self._w(t) for t in qset & ph.tokens)
+                # half "how much of the question this phrasing explains", half "how much of
+                # the phrasing the question contains": short and long questions both score.
+                keyword = 100 * (0.5 * wc / wq + 0.5 * wc / sum(self._w(t) for t in ph.tokens))
             fz = fuzz.ratio(canon, ph.text)
-            py = fuzz.ratio(qpy, ph.pinyin) if qpy and ph.pinyin else fz
-            score = (wk * keyword + wf * fz + wp * py) / total_w
-            prev = best.get(ph.entry_id)
-            if prev is None or score > prev.score:
-                best[ph.entry_id] = Scored(ph.entry_id, score, keyword, fz, py, ph.text)
-        out = []
-        for sc in best.values():
-            # Query terms spread over several phrasings of the same entry still count.
-            union = qset & self._entry_tokens[sc.entry_id]
-            cov_union = (sum(self._w(t) for t in union) / wq) if wq else 0.0
-            score = max(sc.score, 0.0)
-            score = 0.85 * score + 0.15 * 100 * cov_union
-            penalty = 25.0 if oos else 0.0
-            out.append(
-                Scored(sc.entry_id, max(score - penalty, 0.0), sc.keyword, sc.fuzzy, sc.pinyin,
-                       sc.best_phrasing, penalty)
+            # Unrelated Chinese strings share ~50% of pinyin letters: only the part above
+            # that floor is evidence (it is what recovers homophone typos).
+            py = max(0.0, (fuzz.ratio(qpy, ph.pinyin) - 50.0) * 2) if qpy and ph.pinyin else 0.0
+            f = feats.get(ph.entry_id)
+            if f is None:
+                feats[ph.entry_id] = Features(keyword, 0.0, fz, py, ph.text)
+            else:
+                if keyword > f.keyword:
+                    f.keyword, f.best_phrasing = keyword, ph.text
+                f.fuzzy = max(f.fuzzy, fz)
+                f.pinyin = max(f.pinyin, py)
+        for eid, f in feats.items():
+            # Question terms spread over several phrasings of the same entry still count.
+            if wq > 0:
+                f.coverage = 100 * sum(self._w(t) for t in qset & self._entry_tokens[eid]) / wq
+        return feats
+
+    def combine(self, feats: dict[str, Features], oos: bool, settings: MatchSettings | None = None) -> list[Scored]:
+        """Weighted sum of the features, minus the out-of-scope penalty, best first."""
+        s = settings or self.settings
+        w = {k: s.weights.get(k, 0.0) for k in FEATURES}
+        total = sum(w.values()) or 1.0
+        penalty = OUT_OF_SCOPE_PENALTY if oos else 0.0
+        out = [
+            Scored(
+                eid,
+                max(0.0, sum(w[k] * getattr(f, k) for k in FEATURES) / total - penalty),
+                f.keyword,
+                f.coverage,
+                f.fuzzy,
+                f.pinyin,
+                f.best_phrasing,
+                penalty,
             )
+            for eid, f in feats.items()
+        ]
         out.sort(key=lambda x: -x.score)
         return out
 
