@@ -1,0 +1,108 @@
+"""Inline-button callback data: `Button` <-> at most 64 bytes, signed so forged data is refused.
+
+Format: "<action code>|<arg>|<query_id>|<mac>", mac = the first 8 characters of a URL-safe
+base64 HMAC-SHA256 over the rest. Telegram returns callback data verbatim from the client, so
+everything in it is untrusted until `decode` has checked the MAC and every field's shape.
+Pure: no Telegram import, no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+from policybot import replies
+from policybot.model import LANGUAGES, Button
+
+MAX_BYTES = 64  # Telegram's limit; python-telegram-bot does not check it
+MAC_CHARS = 8  # 48 bits: plenty against guessing, small enough to leave room for ids
+SEP = "|"
+
+# One character per action keeps the data short.
+CODES = {
+    replies.ACT_PICK: "p",
+    replies.ACT_NONE: "n",
+    replies.ACT_HELPFUL: "h",
+    replies.ACT_UNHELPFUL: "u",
+    replies.ACT_ENTRY: "e",
+    replies.ACT_TOPICS: "t",
+    replies.ACT_CATEGORY: "c",
+    replies.ACT_LANG: "l",
+}
+ACTIONS_BY_CODE = {code: action for action, code in CODES.items()}
+
+_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")  # entry and category ids (kebab-case)
+_QUERY_ID = re.compile(r"^[0-9a-z]{1,32}$")
+MAX_ID_CHARS = 40
+
+_NEEDS_QUERY = {replies.ACT_PICK, replies.ACT_NONE}  # a choice without its query means nothing
+
+
+def _valid_id(value: str) -> bool:
+    return len(value) <= MAX_ID_CHARS and _ID.match(value) is not None
+
+
+def _valid_arg(action: str, arg: str) -> bool:
+    if action in (
+        replies.ACT_PICK,
+        replies.ACT_HELPFUL,
+        replies.ACT_UNHELPFUL,
+        replies.ACT_ENTRY,
+        replies.ACT_CATEGORY,
+    ):
+        return _valid_id(arg)
+    if action == replies.ACT_LANG:
+        return arg in LANGUAGES
+    return arg == ""  # none, topics
+
+
+def _valid_query_id(action: str, query_id: str) -> bool:
+    if query_id == "":
+        return action not in _NEEDS_QUERY
+    return _QUERY_ID.match(query_id) is not None
+
+
+def derive_secret(seed: str) -> bytes:
+    """A key used only for button MACs, from a longer-lived secret (the hash salt or the token)."""
+    return hashlib.sha256(b"policybot-callback\0" + seed.encode()).digest()
+
+
+def _mac(body: str, secret: bytes) -> str:
+    digest = hmac.new(secret, body.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:MAC_CHARS]
+
+
+def encode(button: Button, secret: bytes) -> str:
+    """Callback data for `button`; ValueError if it is not a valid button or would exceed 64 bytes."""
+    code = CODES.get(button.action)
+    if code is None:
+        raise ValueError(f"unknown button action {button.action!r}")
+    if not _valid_arg(button.action, button.arg) or not _valid_query_id(button.action, button.query_id):
+        raise ValueError(f"button fields not encodable: {button!r}")
+    body = SEP.join((code, button.arg, button.query_id))
+    data = body + SEP + _mac(body, secret)
+    if len(data.encode()) > MAX_BYTES:
+        raise ValueError(f"callback data would be {len(data.encode())} bytes (max {MAX_BYTES})")
+    return data
+
+
+def decode(data: object, secret: bytes) -> Button | None:
+    """The button behind `data`, or None when it is malformed, unknown or not signed by us.
+
+    The label is not part of the data, so the returned Button has an empty label.
+    """
+    if not isinstance(data, str) or len(data.encode()) > MAX_BYTES:
+        return None
+    parts = data.split(SEP)
+    if len(parts) != 4:
+        return None
+    code, arg, query_id, mac = parts
+    body = SEP.join((code, arg, query_id))
+    if not hmac.compare_digest(mac.encode(), _mac(body, secret).encode()):
+        return None
+    action = ACTIONS_BY_CODE.get(code)
+    if action is None or not _valid_arg(action, arg) or not _valid_query_id(action, query_id):
+        return None
+    return Button("", action, arg, query_id)

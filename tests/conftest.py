@@ -1,0 +1,124 @@
+"""Shared fixtures: a tiny knowledge directory written into tmp_path, for exact assertions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+# Small but complete: the three /start example entries, a related pair, an English
+# translation, two entries close enough to be ambiguous, HTML-looking knowledge text,
+# an emergency and a greeting.
+KNOWLEDGE: dict[str, str] = {
+    "booking.yaml": """
+        category:
+          id: booking
+          title: 预约挂号
+          translations: {en: {title: Appointments}}
+        entries:
+          - id: online-appointment
+            question: 怎么在网上预约挂号？
+            alternates: [网上怎么挂号, 手机上能预约挂号吗]
+            keywords: [预约, 挂号, 网上]
+            answer: |
+              可通过“健康城市”公众号或医院官网预约挂号，可预约未来 7 天的号源。
+            source: 市卫健委便民服务指南
+            updated: 2026-03-01
+          - id: child-vaccine-booking
+            question: 儿童疫苗接种怎么预约？
+            alternates: [孩子打疫苗要预约吗]
+            keywords: [儿童, 疫苗, 接种, 预约]
+            answer: 在社区卫生服务中心的预防接种门诊预约，带好接种证。
+            source: 市疾控中心
+            updated: 2026-02-01
+          - id: adult-vaccine-booking
+            question: 成人疫苗接种怎么预约？
+            alternates: [大人打疫苗要预约吗]
+            keywords: [成人, 疫苗, 接种, 预约]
+            answer: 成人疫苗在社区卫生服务中心的成人接种门诊预约。
+            source: 市疾控中心
+            updated: 2026-02-01
+    """,
+    "screening.yaml": """
+        category:
+          id: screening
+          title: 免费筛查
+          translations: {en: {title: Free screenings}}
+        entries:
+          - id: two-cancer-screening
+            question: 两癌筛查免费吗？
+            alternates: [宫颈癌乳腺癌筛查要钱吗]
+            keywords: [两癌, 筛查, 宫颈癌, 乳腺癌]
+            answer: |
+              35-64 岁的本市户籍妇女可免费参加两癌筛查。
+
+              请带身份证到户籍所在地的社区卫生服务中心登记，<b>不需要</b>预约。
+            source: 市妇幼保健院 & 市卫健委
+            updated: 2026-01-15
+            translations:
+              en:
+                question: Is the cervical and breast cancer screening free?
+                answer: Free for registered women aged 35-64. Bring your ID card.
+    """,
+    "insurance.yaml": """
+        category:
+          id: insurance
+          title: 医保与报销
+          translations: {en: {title: Medical insurance}}
+        entries:
+          - id: outpatient-reimbursement
+            question: 门诊看病怎么报销？
+            alternates: [门诊费用能报多少, 门诊医保报销比例多少]
+            keywords: [门诊, 报销]
+            answer: |
+              门诊费用在定点医疗机构直接结算。
+              个人只需支付自付部分。
+            source: 市医保局 2026 年门诊待遇通知
+            updated: 2026-01-10
+            related: [inpatient-reimbursement]
+            translations:
+              en: {question: "How are outpatient visits reimbursed?", answer: "Settled directly at designated clinics."}
+          - id: inpatient-reimbursement
+            question: 住院费用怎么报销？
+            alternates: [住院能报多少]
+            keywords: [住院, 报销]
+            answer: 出院时在医院直接结算。
+            source: 市医保局
+            updated: 2026-01-10
+    """,
+    "safety.yaml": """
+        emergencies:
+          - id: chest-pain
+            triggers: [胸痛, 胸口剧痛, 喘不上气, chest pain]
+            reply: 这可能是急症，请立即拨打 120 急救电话。
+            translations: {en: {reply: This may be an emergency. Call 120 now.}}
+    """,
+    "smalltalk.yaml": """
+        smalltalk:
+          - id: hello
+            patterns: [你好, 您好, hello]
+            reply: 您好！请问有什么可以帮您？
+            translations: {en: {reply: "Hello! How can I help?"}}
+    """,
+    "synonyms.yaml": """
+        synonyms:
+          - [报销, 报账]
+          - [疫苗, 预防针]
+        filler: [请问, 我想问一下]
+        out_of_scope: [宠物, 股票]
+    """,
+}
+
+
+def write_knowledge(directory: Path, files: dict[str, str] | None = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or KNOWLEDGE).items():
+        (directory / name).write_text(dedent(text).lstrip("\n"), encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path) -> Path:
+    """A small valid knowledge directory in tmp_path (safe to edit in a test)."""
+    return write_knowledge(tmp_path / "knowledge")

@@ -1,0 +1,726 @@
+"""Telegram handlers through the real Application, with a fake Bot API transport.
+
+Every Bot API call is recorded (method, parameters) and answered with canned results, so the
+tests assert on exactly what Telegram would receive: text, parse_mode and inline keyboards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackContext
+from telegram.request import BaseRequest, RequestData
+
+from policybot import callbacks, replies
+from policybot.app import StartupError, build_application, post_init, post_shutdown, purge_job, reload_job
+from policybot.config import Config
+from policybot.handlers import SECRET, SERVICE, send_reply
+from policybot.model import LANG_EN, LANG_HANS, LANG_HANT, Button, Reply
+from policybot.service import EXAMPLE_ENTRIES, Service
+
+TOKEN = "123456789:AAE-fake_token_for_tests_only-9xYz"
+BOT_ID = 123456789
+BOT_USERNAME = "PolicyTestBot"
+USER_ID = 1001
+STAFF_ID = 4242
+GROUP_ID = -100555
+
+
+class FakeTelegram(BaseRequest):
+    """Records every Bot API call and answers it like Telegram would (enough for these tests)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail: dict[str, Exception] = {}
+        self._ids = itertools.count(500)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        name = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        self.calls.append((name, params))
+        if name in self.fail:
+            raise self.fail[name]
+        bot = {"id": BOT_ID, "is_bot": True, "first_name": "Policy", "username": BOT_USERNAME}
+        result: Any = True
+        if name == "getMe":
+            result = bot
+        elif name in ("sendMessage", "editMessageText"):
+            chat_id = int(params["chat_id"])
+            result = {
+                "message_id": next(self._ids),
+                "date": int(dt.datetime.now().timestamp()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+                "from": bot,
+                "text": params["text"],
+            }
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+
+@dataclass
+class Sent:
+    text: str
+    params: dict[str, Any]
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)  # (label, callback data)
+
+    def decoded(self, secret: bytes) -> list[Button]:
+        out = []
+        for row in self.buttons:
+            for label, data in row:
+                button = callbacks.decode(data, secret)
+                assert button is not None, data
+                out.append(Button(label, button.action, button.arg, button.query_id))
+        return out
+
+
+class Bot:
+    """The app under test plus helpers to feed updates and read what was sent."""
+
+    def __init__(self, app: Application, fake: FakeTelegram, cfg: Config) -> None:
+        self.app, self.fake, self.cfg = app, fake, cfg
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+
+    @property
+    def service(self) -> Service:
+        return self.app.bot_data[SERVICE]
+
+    @property
+    def secret(self) -> bytes:
+        return self.app.bot_data[SECRET]
+
+    def clear(self) -> None:
+        self.fake.calls.clear()
+
+    def methods(self) -> list[str]:
+        return [name for name, _ in self.fake.calls]
+
+    def sent(self) -> list[Sent]:
+        out = []
+        for name, params in self.fake.calls:
+            if name != "sendMessage":
+                continue
+            markup = params.get("reply_markup") or {}
+            buttons = [
+                [(b["text"], b["callback_data"]) for b in row] for row in markup.get("inline_keyboard", [])
+            ]
+            out.append(Sent(params["text"], params, buttons))
+        return out
+
+    def one(self) -> Sent:
+        sent = self.sent()
+        assert len(sent) == 1, [s.text for s in sent]
+        assert sent[0].params["parse_mode"] == "HTML"
+        return sent[0]
+
+    async def feed(self, payload: dict[str, Any]) -> None:
+        self.clear()
+        payload = {"update_id": next(self._update_ids), **payload}
+        await self.app.process_update(Update.de_json(payload, self.app.bot))
+
+    def message(
+        self,
+        text: str | None = None,
+        *,
+        user_id: int = USER_ID,
+        chat_id: int | None = None,
+        lang: str = "zh-hans",
+        reply_to_bot: bool = False,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        chat_id = user_id if chat_id is None else chat_id
+        msg: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(dt.datetime.now().timestamp()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup", "title": "居民群"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "居民", "language_code": lang},
+            **extra,
+        }
+        if text is not None:
+            msg["text"] = text
+            entities = []
+            if text.startswith("/"):
+                entities.append({"type": "bot_command", "offset": 0, "length": len(text.split()[0])})
+            mention = "@" + BOT_USERNAME
+            if mention in text:
+                entities.append({"type": "mention", "offset": text.index(mention), "length": len(mention)})
+            if entities:
+                msg["entities"] = entities
+        if reply_to_bot:
+            msg["reply_to_message"] = {
+                "message_id": 9,
+                "date": msg["date"],
+                "chat": msg["chat"],
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Policy", "username": BOT_USERNAME},
+                "text": "您好",
+            }
+        return msg
+
+    async def say(self, text: str, **kwargs: Any) -> None:
+        await self.feed({"message": self.message(text, **kwargs)})
+
+    async def press(self, data: str, *, user_id: int = USER_ID, lang: str = "zh-hans") -> None:
+        await self.feed(
+            {
+                "callback_query": {
+                    "id": f"cq{next(self._update_ids)}",
+                    "from": {"id": user_id, "is_bot": False, "first_name": "居民", "language_code": lang},
+                    "chat_instance": "42",
+                    "data": data,
+                    "message": {
+                        "message_id": 77,
+                        "date": int(dt.datetime.now().timestamp()),
+                        "chat": {"id": user_id, "type": "private"},
+                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Policy"},
+                        "text": "…",
+                    },
+                }
+            }
+        )
+
+    async def press_label(self, sent: Sent, label: str) -> None:
+        data = next(d for row in sent.buttons for lbl, d in row if lbl == label)
+        await self.press(data)
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        querylog = self.service.querylog
+        assert querylog is not None
+        assert await querylog.flush()
+        with sqlite3.connect(self.cfg.db_path) as db:
+            return db.execute(sql).fetchall()
+
+
+def make_config(tmp_path: Path, kb_dir: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {
+        "token": TOKEN,
+        "knowledge_dir": kb_dir,
+        "db_path": tmp_path / "data" / "log.sqlite3",
+        "hash_salt": "test-salt",
+        "staff_ids": frozenset({STAFF_ID}),
+        "reload_interval": 0,
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture(autouse=True)
+def quick_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    # post_shutdown's grace for a stuck querylog.close() (see app.post_shutdown) costs time here
+    monkeypatch.setattr("policybot.app.CLOSE_GRACE", 0.01)
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, kb_dir: Path) -> AsyncIterator[Bot]:
+    cfg = make_config(tmp_path, kb_dir)
+    fake = FakeTelegram()
+    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+    await app.initialize()
+    await post_init(app)  # run_polling would call it; process_update does not
+    try:
+        yield Bot(app, fake, cfg)
+    finally:
+        await app.shutdown()
+        await post_shutdown(app)
+
+
+# --- start-up -------------------------------------------------------------------------------
+
+
+async def test_post_init_sets_commands_per_language(bot: Bot) -> None:
+    # the fixture's post_init calls were cleared by nothing yet: look at them
+    commands = [p for name, p in bot.fake.calls if name == "setMyCommands"]
+    assert [c.get("language_code") for c in commands] == [None, "zh", "en"]
+    assert commands[0]["commands"][0] == {"command": "start", "description": "开始使用"}
+    assert commands[2]["commands"][0] == {"command": "start", "description": "Start"}
+
+
+async def test_set_commands_failure_does_not_stop_the_bot(tmp_path: Path, kb_dir: Path) -> None:
+    fake = FakeTelegram()
+    app = build_application(make_config(tmp_path, kb_dir), request=fake, get_updates_request=FakeTelegram())
+    fake.fail["setMyCommands"] = BadRequest("nope")
+    await app.initialize()
+    await post_init(app)
+    assert isinstance(app.bot_data[SERVICE], Service)
+    await app.shutdown()
+    await post_shutdown(app)
+
+
+async def test_broken_knowledge_refuses_to_start(tmp_path: Path, kb_dir: Path) -> None:
+    (kb_dir / "broken.yaml").write_text("category: {id: broken}\nentries:\n  - id: Not An Id\n")
+    app = build_application(
+        make_config(tmp_path, kb_dir), request=FakeTelegram(), get_updates_request=FakeTelegram()
+    )
+    await app.initialize()
+    with pytest.raises(StartupError) as info:
+        await post_init(app)
+    assert info.value.problems and all(p.file.endswith("broken.yaml") for p in info.value.problems)
+    await app.shutdown()
+
+
+async def test_unopenable_query_log_still_serves(tmp_path: Path, kb_dir: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("x")
+    cfg = make_config(tmp_path, kb_dir, db_path=tmp_path / "not-a-dir" / "log.sqlite3")
+    fake = FakeTelegram()
+    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+    await app.initialize()
+    await post_init(app)
+    b = Bot(app, fake, cfg)
+    assert b.service.querylog is None
+    await b.say("怎么在网上预约挂号")
+    assert "健康城市" in b.one().text
+    await app.shutdown()
+    await post_shutdown(app)
+
+
+def test_api_base_url_is_used(tmp_path: Path, kb_dir: Path) -> None:
+    for given in ("http://127.0.0.1:8081", "http://127.0.0.1:8081/bot", "http://127.0.0.1:8081/bot/"):
+        app = build_application(make_config(tmp_path, kb_dir, api_base_url=given))
+        assert app.bot.base_url == "http://127.0.0.1:8081/bot" + TOKEN
+        assert app.bot.base_file_url == "http://127.0.0.1:8081/file/bot" + TOKEN
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language_code", "lang"),
+    [
+        ("zh-hans", LANG_HANS),
+        ("zh", LANG_HANS),
+        (None, LANG_HANS),
+        ("zh-hant", LANG_HANT),
+        ("zh-TW", LANG_HANT),
+        ("en-GB", LANG_EN),
+    ],
+)
+async def test_start_welcomes_in_the_users_language(bot: Bot, language_code: str | None, lang: str) -> None:
+    await bot.say("/start", lang=language_code)  # type: ignore[arg-type]
+    sent = bot.one()
+    assert sent.text == bot.service.welcome(lang).html
+    assert replies.esc(replies.text("welcome", lang)) in sent.text
+    assert "120" in sent.text and "12356" in sent.text
+    buttons = sent.decoded(bot.secret)
+    assert [(b.action, b.arg) for b in buttons] == [
+        *((replies.ACT_ENTRY, e) for e in EXAMPLE_ENTRIES),
+        (replies.ACT_TOPICS, ""),
+    ]
+    assert buttons[-1].label == replies.text("browse_topics", lang)
+
+
+async def test_start_prefers_the_script_the_user_writes(bot: Bot) -> None:
+    await bot.say("門診看病怎麼報銷", lang="en")
+    await bot.say("/start", lang="en")
+    assert bot.one().text == bot.service.welcome(LANG_HANT).html
+
+
+async def test_help(bot: Bot) -> None:
+    await bot.say("/help")
+    assert bot.one().text == replies.help_reply(LANG_HANS).html
+
+
+async def test_topics_category_entry(bot: Bot) -> None:
+    await bot.say("/topics")
+    topics = bot.one()
+    assert topics.text == "请选择主题："
+    assert [(b.label, b.arg) for b in topics.decoded(bot.secret)] == [
+        ("预约挂号", "booking"),
+        ("医保与报销", "insurance"),
+        ("免费筛查", "screening"),
+    ]
+    await bot.press_label(topics, "医保与报销")
+    assert bot.methods()[0] == "answerCallbackQuery"
+    category = bot.one()
+    assert category.text == "“医保与报销”下的问题："
+    assert [(b.label, b.action, b.arg) for b in category.decoded(bot.secret)] == [
+        ("门诊看病怎么报销？", replies.ACT_ENTRY, "outpatient-reimbursement"),
+        ("住院费用怎么报销？", replies.ACT_ENTRY, "inpatient-reimbursement"),
+        ("« 按主题浏览", replies.ACT_TOPICS, ""),
+    ]
+    await bot.press_label(category, "住院费用怎么报销？")
+    entry = bot.one()
+    assert entry.text == (
+        "<b>住院费用怎么报销？</b>\n\n出院时在医院直接结算。\n\n<i>来源：市医保局　更新：2026-01-10</i>"
+    )
+
+
+async def test_lang_choice_is_remembered(bot: Bot) -> None:
+    await bot.say("/lang")
+    choose = bot.one()
+    assert [(b.label, b.arg) for b in choose.decoded(bot.secret)] == [
+        ("简体中文", LANG_HANS),
+        ("繁體中文", LANG_HANT),
+        ("English", LANG_EN),
+    ]
+    await bot.press_label(choose, "English")
+    assert bot.one().text == "Language set to English."
+    await bot.say("/topics")
+    assert bot.one().text == "Choose a topic:"
+
+
+async def test_unknown_command(bot: Bot) -> None:
+    await bot.say("/frobnicate")
+    assert bot.one().text == replies.text("unknown_command", LANG_HANS)
+
+
+# --- questions ------------------------------------------------------------------------------
+
+
+async def test_clear_question_is_answered_with_footer_related_and_feedback(bot: Bot) -> None:
+    await bot.say("门诊看病怎么报销")
+    sent = bot.one()
+    assert sent.text == (
+        "<b>门诊看病怎么报销？</b>\n\n门诊费用在定点医疗机构直接结算。\n个人只需支付自付部分。"
+        "\n\n<i>来源：市医保局 2026 年门诊待遇通知　更新：2026-01-10</i>"
+    )
+    (query_id, status, entry_id, channel), *_ = await bot.rows(
+        "SELECT query_id, status, entry_id, channel FROM queries"
+    )
+    assert (status, entry_id, channel) == ("answered", "outpatient-reimbursement", "telegram")
+    assert sent.decoded(bot.secret) == [
+        Button("住院费用怎么报销？", replies.ACT_ENTRY, "inpatient-reimbursement"),
+        Button("👍 有帮助", replies.ACT_HELPFUL, "outpatient-reimbursement", query_id),
+        Button("👎 没帮助", replies.ACT_UNHELPFUL, "outpatient-reimbursement", query_id),
+    ]
+
+    await bot.press_label(sent, "👍 有帮助")
+    assert bot.one().text == replies.text("thanks_helpful", LANG_HANS)
+    assert await bot.rows("SELECT query_id, helpful FROM feedback") == [(query_id, 1)]
+    await bot.press_label(sent, "👎 没帮助")
+    assert bot.one().text == replies.esc(replies.text("thanks_unhelpful", LANG_HANS))
+    assert await bot.rows("SELECT query_id, helpful FROM feedback") == [(query_id, 0)]
+
+
+async def test_english_question_gets_the_translation(bot: Bot) -> None:
+    await bot.say("/start", lang="en")
+    await bot.say("Is the cervical and breast cancer screening free?", lang="en")
+    sent = bot.one()
+    assert sent.text.startswith("<b>Is the cervical and breast cancer screening free?</b>")
+    assert "Source: " in sent.text
+
+
+async def test_ambiguous_question_then_pick(bot: Bot) -> None:
+    await bot.say("打疫苗要预约吗")
+    sent = bot.one()
+    assert sent.text == "您是想问："
+    buttons = sent.decoded(bot.secret)
+    ((query_id,),) = await bot.rows("SELECT query_id FROM queries WHERE status = 'ambiguous'")
+    assert [(b.label, b.action, b.arg, b.query_id) for b in buttons] == [
+        ("儿童疫苗接种怎么预约？", replies.ACT_PICK, "child-vaccine-booking", query_id),
+        ("成人疫苗接种怎么预约？", replies.ACT_PICK, "adult-vaccine-booking", query_id),
+        ("都不是", replies.ACT_NONE, "", query_id),
+    ]
+    await bot.press_label(sent, "成人疫苗接种怎么预约？")
+    assert bot.methods() == ["answerCallbackQuery", "sendMessage"]
+    answer = bot.one()
+    assert answer.text.startswith("<b>成人疫苗接种怎么预约？</b>\n\n成人疫苗在社区卫生服务中心")
+    # the answer's feedback belongs to the same logged question
+    assert {b.query_id for b in answer.decoded(bot.secret) if b.action == replies.ACT_HELPFUL} == {query_id}
+    assert await bot.rows("SELECT query_id, entry_id FROM choices") == [(query_id, "adult-vaccine-booking")]
+
+
+async def test_none_of_these(bot: Bot) -> None:
+    await bot.say("疫苗怎么预约")
+    sent = bot.one()
+    await bot.press_label(sent, "都不是")
+    reply = bot.one()
+    assert reply.text == replies.none_of_these(LANG_HANS).html
+    assert "12345" in reply.text and "12320" in reply.text
+    ((query_id,),) = await bot.rows("SELECT query_id FROM queries")
+    assert await bot.rows("SELECT query_id, entry_id FROM choices") == [(query_id, None)]
+
+
+async def test_unanswered_question(bot: Bot) -> None:
+    await bot.say("外星人怎么办")
+    sent = bot.one()
+    assert sent.text == replies.unanswered(LANG_HANS).html
+    assert "12345" in sent.text and "12320" in sent.text
+    assert sent.decoded(bot.secret) == [Button("按主题浏览", replies.ACT_TOPICS)]
+    assert await bot.rows("SELECT text, status FROM queries") == [("外星人怎么办", "unanswered")]
+
+
+async def test_emergency_reply_comes_first_and_alone(bot: Bot) -> None:
+    await bot.say("我胸口剧痛喘不上气")
+    assert bot.methods() == ["sendMessage"]  # nothing before it (no typing action), nothing after
+    sent = bot.one()
+    assert sent.text == "这可能是急症，请立即拨打 120 急救电话。"
+    assert "reply_markup" not in sent.params
+
+
+async def test_html_in_user_and_knowledge_text_is_escaped(bot: Bot) -> None:
+    await bot.say("<b>两癌筛查</b>免费吗")
+    sent = bot.one()
+    assert "&lt;b&gt;不需要&lt;/b&gt;" in sent.text  # knowledge text
+    assert "市妇幼保健院 &amp; 市卫健委" in sent.text
+    assert "<b>不需要" not in sent.text
+    await bot.say("<b>外星人</b>怎么办")
+    assert "<b>外星人" not in bot.one().text
+    assert await bot.rows("SELECT text FROM queries ORDER BY at") == [
+        ("<b>两癌筛查</b>免费吗",),
+        ("<b>外星人</b>怎么办",),
+    ]
+
+
+async def test_long_reply_is_split_on_paragraphs_with_buttons_last(bot: Bot) -> None:
+    para = "医保" * 1500  # 3000 characters
+    reply = Reply(f"<b>标题</b>\n\n{para}\n\n{para}", ((Button("按主题浏览", replies.ACT_TOPICS),),))
+    bot.clear()
+    await send_reply(bot.app.bot, USER_ID, reply, bot.secret)
+    first, second = bot.sent()
+    assert first.text == f"<b>标题</b>\n\n{para}"
+    assert second.text == para
+    assert "reply_markup" not in first.params and second.buttons
+
+
+async def test_long_knowledge_answer_is_split(tmp_path: Path, kb_dir: Path) -> None:
+    paragraphs = "\n\n".join(f"第{i}段：" + "参保人员可以在定点医院报销。" * 14 for i in range(20))
+    assert 3900 < len(paragraphs) <= 4096
+    (kb_dir / "long.yaml").write_text(
+        "category: {id: long, title: 长答案}\nentries:\n"
+        "  - id: long-answer\n    question: 异地就医备案流程是什么？\n    keywords: [异地, 备案]\n"
+        "    source: 市医保局\n    updated: 2026-01-01\n    answer: |\n"
+        + "".join(f"      {line}\n" if line else "\n" for line in paragraphs.split("\n")),
+        encoding="utf-8",
+    )
+    fake = FakeTelegram()
+    cfg = make_config(tmp_path, kb_dir)
+    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+    await app.initialize()
+    await post_init(app)
+    b = Bot(app, fake, cfg)
+    await b.say("异地就医备案流程是什么")
+    parts = b.sent()
+    assert len(parts) == 2 and all(len(p.text) <= 4096 for p in parts)
+    assert parts[0].text.startswith("<b>异地就医备案流程是什么？</b>")
+    assert parts[-1].text.endswith("更新：2026-01-01</i>")
+    assert not parts[0].buttons and parts[-1].buttons
+    await app.shutdown()
+    await post_shutdown(app)
+
+
+async def test_edited_message_is_answered_as_a_new_question(bot: Bot) -> None:
+    await bot.say("外星人")
+    edited = bot.message("怎么在网上预约挂号", edit_date=int(dt.datetime.now().timestamp()))
+    await bot.feed({"edited_message": edited})
+    sent = bot.one()
+    assert "健康城市" in sent.text
+    assert sent.params["reply_parameters"]["message_id"] == edited["message_id"]
+    assert [r[0] for r in await bot.rows("SELECT status FROM queries ORDER BY at")] == [
+        "unanswered",
+        "answered",
+    ]
+
+
+@pytest.mark.parametrize(
+    "media",
+    [
+        {"photo": [{"file_id": "p", "file_unique_id": "pu", "width": 90, "height": 90}]},
+        {
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "su",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "type": "regular",
+            }
+        },
+        {"voice": {"file_id": "v", "file_unique_id": "vu", "duration": 3}},
+        {"location": {"latitude": 31.2, "longitude": 121.5}},
+    ],
+)
+async def test_non_text_messages(bot: Bot, media: dict[str, Any]) -> None:
+    await bot.feed({"message": bot.message(None, **media)})
+    assert bot.one().text == replies.text("non_text", LANG_HANS)
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+async def test_group_answers_only_when_addressed(bot: Bot) -> None:
+    group = {"chat_id": GROUP_ID}
+    await bot.say("怎么在网上预约挂号", **group)
+    assert bot.fake.calls == []  # chatter is ignored
+    await bot.feed(
+        {
+            "message": bot.message(
+                None, photo=[{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}], **group
+            )
+        }
+    )
+    assert bot.fake.calls == []
+    await bot.say("/start@SomeOtherBot", **group)
+    assert bot.fake.calls == []
+
+    await bot.say("/ask 怎么在网上预约挂号", **group)
+    assert "健康城市" in bot.one().text
+    await bot.say(f"/ask@{BOT_USERNAME} 怎么在网上预约挂号", **group)
+    assert "健康城市" in bot.one().text
+    await bot.say(f"@{BOT_USERNAME} 门诊看病怎么报销", **group)
+    sent = bot.one()
+    assert "门诊费用" in sent.text and "reply_parameters" in sent.params
+    await bot.say("那住院费用怎么报销", reply_to_bot=True, **group)
+    assert "出院时" in bot.one().text
+    await bot.say("/ask", **group)
+    assert bot.one().text == replies.text("ask_usage", LANG_HANS)
+    await bot.say(f"/nope@{BOT_USERNAME}", **group)
+    assert bot.one().text == replies.text("unknown_command", LANG_HANS)
+    texts = [r[0] for r in await bot.rows("SELECT text FROM queries ORDER BY at")]
+    assert texts == ["怎么在网上预约挂号", "怎么在网上预约挂号", "门诊看病怎么报销", "那住院费用怎么报销"]
+
+
+async def test_ask_in_private(bot: Bot) -> None:
+    await bot.say("/ask 怎么在网上预约挂号")
+    assert "健康城市" in bot.one().text
+    await bot.say("/ask")
+    assert bot.one().text == replies.text("ask_usage", LANG_HANS)
+
+
+# --- buttons that must not work -------------------------------------------------------------
+
+
+async def test_forged_malformed_and_outdated_buttons(bot: Bot) -> None:
+    await bot.say("疫苗怎么预约")
+    ((query_id,),) = await bot.rows("SELECT query_id FROM queries")
+    pick = callbacks.encode(Button("", replies.ACT_PICK, "child-vaccine-booking", query_id), bot.secret)
+    forged = pick.replace("child-vaccine-booking", "adult-vaccine-booking")
+    other_key = callbacks.encode(
+        Button("", replies.ACT_HELPFUL, "child-vaccine-booking", query_id), callbacks.derive_secret("x")
+    )
+    gone = callbacks.encode(Button("", replies.ACT_PICK, "removed-entry", query_id), bot.secret)
+    gone_feedback = callbacks.encode(Button("", replies.ACT_UNHELPFUL, "removed-entry", query_id), bot.secret)
+    gone_category = callbacks.encode(Button("", replies.ACT_CATEGORY, "removed"), bot.secret)
+    for data in (forged, other_key, "garbage", "p|x|y|z", "", gone, gone_feedback, gone_category):
+        await bot.press(data)
+        assert bot.methods() == ["answerCallbackQuery", "sendMessage"]
+        assert bot.one().text == replies.text("expired", LANG_HANS)
+    assert await bot.rows("SELECT * FROM choices") == []
+    assert await bot.rows("SELECT * FROM feedback") == []
+
+
+# --- staff ----------------------------------------------------------------------------------
+
+
+async def test_staff_commands_refused_for_others(bot: Bot) -> None:
+    for command in ("/stats", "/unanswered", "/reload"):
+        await bot.say(command)
+        assert bot.one().text == replies.text("unknown_command", LANG_HANS)
+    rows = await bot.rows("SELECT command FROM staff_attempts ORDER BY id")
+    assert rows == [("/stats",), ("/unanswered",), ("/reload",)]
+
+
+async def test_stats_and_unanswered_for_staff(bot: Bot) -> None:
+    await bot.say("外星人怎么办")
+    await bot.say("外星人怎么办啊")
+    await bot.say("怎么在网上预约挂号")
+    sent = bot.one()
+    await bot.press_label(sent, "👎 没帮助")
+    await bot.say("/stats", user_id=STAFF_ID)
+    text = bot.one().text
+    assert "<b>Today 今天</b>\ntotal 总数: 3\nanswered 已回答: 1 (33%)\n" in text
+    assert "unanswered 未回答: 2 (67%)" in text
+    assert "👍 helpful 有帮助: 0　👎 unhelpful 没帮助: 1" in text
+    assert "<b>Last 7 days 近7天</b>\ntotal 总数: 3" in text
+    await bot.say("/unanswered", user_id=STAFF_ID)
+    text = bot.one().text
+    assert "1. (2×) 外星人怎么办" in text
+    assert await bot.rows("SELECT * FROM staff_attempts") == []
+
+
+async def test_reload_reports_errors_and_keeps_serving(bot: Bot, kb_dir: Path) -> None:
+    version = bot.service.kb.version
+    broken = kb_dir / "booking.yaml"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("updated: 2026-03-01", "updated: 2026-13-45"),
+        encoding="utf-8",
+    )
+    await bot.say("/reload", user_id=STAFF_ID)
+    text = bot.one().text
+    assert text.startswith(f"reload refused: 1 error(s); still serving version {version}\n")
+    assert f"{broken}:" in text and "updated" in text
+    await bot.say("怎么在网上预约挂号")
+    assert "健康城市" in bot.one().text
+
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("2026-13-45", "2026-03-02"), encoding="utf-8"
+    )
+    await bot.say("/reload", user_id=STAFF_ID)
+    assert bot.one().text == f"reloaded: 6 entries, version {bot.service.kb.version}"
+    assert bot.service.kb.version != version
+
+
+async def test_hot_reload_and_purge_jobs(bot: Bot, kb_dir: Path) -> None:
+    context = CallbackContext(bot.app)
+    version = bot.service.kb.version
+    (kb_dir / "insurance.yaml").write_text("category: [broken\n", encoding="utf-8")
+    await reload_job(context)
+    assert bot.service.kb.version == version  # a broken edit keeps the old knowledge
+    (kb_dir / "insurance.yaml").unlink()
+    await reload_job(context)
+    assert "outpatient-reimbursement" not in bot.service.kb.entries
+    await bot.say("怎么在网上预约挂号")
+    await purge_job(context)  # 180 days: today's question stays
+    assert len(await bot.rows("SELECT * FROM queries")) == 1
+
+
+# --- errors and logs ------------------------------------------------------------------------
+
+
+async def test_error_handler_tells_the_user(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("matcher exploded")
+
+    monkeypatch.setattr(bot.service, "ask", broken)
+    await bot.say("怎么在网上预约挂号", lang="en")
+    assert bot.one().text == replies.esc(replies.text("error", LANG_EN))
+
+
+async def test_token_never_appears_in_logs(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"request to https://api.telegram.org/bot{TOKEN}/sendMessage failed")
+
+    monkeypatch.setattr(bot.service, "ask", broken)
+    await bot.say("怎么在网上预约挂号")
+    logging.getLogger("policybot.test").warning("url %s", f"/bot{TOKEN.replace(':', '%3A')}/getMe")
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot%s/getMe", TOKEN)
+    await bot.say("/start")
+    assert "RuntimeError" in caplog.text and "[token]" in caplog.text
+    assert TOKEN not in caplog.text
+    assert TOKEN.split(":")[1] not in caplog.text
+    for record in caplog.records:
+        assert TOKEN.split(":")[1] not in record.getMessage()
+        assert TOKEN.split(":")[1] not in (record.exc_text or "")
+    assert not [r for r in caplog.records if r.name == "httpx" and r.levelno < logging.WARNING]
