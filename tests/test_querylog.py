@@ -1,0 +1,510 @@
+"""Query log: masking, hashing, migrations, batching, failure handling, reports, grouping."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import re
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from policybot import querylog
+from policybot.querylog import (
+    SCHEMA_VERSION,
+    MemoryQueryLog,
+    QueryRecord,
+    SQLiteQueryLog,
+    group_texts,
+    hash_chat,
+    mask_pii,
+    new_query_id,
+)
+
+SALT = "test-salt"
+NOW = dt.datetime.now(dt.UTC)
+
+
+def make(
+    i: int = 0,
+    *,
+    text: str = "医保卡怎么办理",
+    status: str = "answered",
+    entry_id: str | None = "card",
+    at: dt.datetime | None = None,
+    chat: str = "tg:12345",
+    latency_ms: float = 5.0,
+    candidates: tuple[str, ...] = (),
+    query_id: str | None = None,
+) -> QueryRecord:
+    return QueryRecord(
+        query_id=query_id or f"q{i:09d}",
+        at=at or NOW,
+        chat=chat,
+        lang="zh-Hans",
+        text=text,
+        normalised=text,
+        status=status,
+        entry_id=entry_id,
+        score=80.0 if status == "answered" else 30.0,
+        candidates=candidates,
+        latency_ms=latency_ms,
+        kb_version="v1",
+        channel="telegram",
+    )
+
+
+def rows(path: Path, sql: str = "SELECT * FROM queries ORDER BY query_id") -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+def count(path: Path, table: str = "queries") -> int:
+    return rows(path, f"SELECT count(*) FROM {table}")[0][0]
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "log.sqlite3"
+
+
+# -- pure helpers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我的电话13812345678", "我的电话[电话]"),
+        ("电话 138 1234 5678 谢谢", "电话 [电话] 谢谢"),
+        ("138-1234-5678", "[电话]"),
+        ("+86 13912345678", "[电话]"),
+        ("+8613912345678", "[电话]"),
+        ("0086-159-1234-5678", "[电话]"),
+        ("１３８１２３４５６７８", "[电话]"),  # full-width digits
+        ("座机010-12345678", "座机[电话]"),
+        ("0755 1234567", "[电话]"),
+        ("(021)87654321", "[电话]"),
+        ("身份证110101199003071234", "身份证[身份证]"),
+        ("11010119900307123X办卡", "[身份证]办卡"),
+        ("id 11010119900307123x", "id [身份证]"),
+        ("110101 19900307 1234", "[身份证]"),
+        ("老身份证110101900307123", "老身份证[身份证]"),
+        ("急救打120", "急救打120"),
+        ("卫生热线12320", "卫生热线12320"),
+        ("65岁老人体检", "65岁老人体检"),
+        ("2023年的政策", "2023年的政策"),
+        ("报销比例70%，起付线1500元", "报销比例70%，起付线1500元"),
+        ("12345678", "12345678"),  # 8 digits without area code: not enough to be sure
+    ],
+)
+def test_mask_pii(text: str, expected: str) -> None:
+    assert mask_pii(text) == expected
+
+
+def test_hash_chat_is_stable_salted_and_short() -> None:
+    h = hash_chat("tg:12345", "salt-a")
+    assert h == hash_chat("tg:12345", "salt-a")
+    assert h != hash_chat("tg:12345", "salt-b")
+    assert h != hash_chat("tg:12346", "salt-a")
+    assert re.fullmatch(r"[0-9a-f]{16}", h)
+
+
+def test_new_query_id() -> None:
+    ids = {new_query_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"[0-9a-z]{10}", i) for i in ids)
+
+
+def test_empty_salt_is_refused(db_path: Path) -> None:
+    with pytest.raises(ValueError):
+        SQLiteQueryLog(db_path, "")
+
+
+def test_group_texts_clusters_similar_questions_biggest_first() -> None:
+    texts = (
+        ["医保卡丢了怎么办"] * 3
+        + ["医保卡丢了怎么补办", "怎么补办丢失的医保卡"]
+        + ["新冠疫苗在哪里打", "哪里可以打新冠疫苗"]
+        + ["狗狗打疫苗"]
+        + ["", "  "]
+    )
+    groups = group_texts(texts, 70)
+    assert [g.count for g in groups] == [5, 2, 1]
+    first = groups[0]
+    assert first.example == "医保卡丢了怎么办"
+    assert set(first.texts) == {"医保卡丢了怎么办", "医保卡丢了怎么补办", "怎么补办丢失的医保卡"}
+    assert groups[2].texts == ("狗狗打疫苗",)
+    # a strict threshold splits them up
+    assert len(group_texts(texts, 99)) == 6
+    assert group_texts([], 70) == []
+
+
+def test_group_texts_key_compares_another_form() -> None:
+    # raw texts differ in punctuation/script, their normalised forms are equal
+    key = {"醫保卡？": "医保卡", "医保卡!": "医保卡", "狗": "狗"}.__getitem__
+    groups = group_texts(["醫保卡？", "医保卡!", "狗"], 90, key=key)
+    assert [g.count for g in groups] == [2, 1]
+    assert set(groups[0].texts) == {"醫保卡？", "医保卡!"}
+
+
+# -- schema and migrations ----------------------------------------------------------------------
+
+
+async def test_new_database_gets_current_schema_and_wal(db_path: Path) -> None:
+    async with SQLiteQueryLog(db_path, SALT):
+        pass
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert {"queries", "feedback", "choices", "staff_attempts", "query_log"} <= tables
+
+
+async def test_v1_database_is_upgraded_in_place(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as db:
+        db.executescript(querylog.MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO queries (query_id, at, chat_hash, lang, text, normalised, status, entry_id, score,"
+            " candidates, latency_ms, kb_version) VALUES"
+            " ('old1', '2020-01-01 00:00:00.000', 'h', 'zh-Hans', '旧问题', '旧问题', 'unanswered', NULL,"
+            " 10, '[]', 3, 'v0')"
+        )
+        db.execute("INSERT INTO feedback VALUES ('old1', 0, '2020-01-01 00:00:01.000')")
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        qlog.record(make(1))
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        got = db.execute("SELECT query_id, text, channel FROM queries ORDER BY query_id").fetchall()
+        assert db.execute("SELECT * FROM feedback").fetchall() == [("old1", 0, "2020-01-01 00:00:01.000")]
+        assert db.execute("SELECT count(*) FROM staff_attempts").fetchone()[0] == 0
+    # the old row is kept, the new column got its default for it
+    assert got == [("old1", "旧问题", "telegram"), ("q000000001", "医保卡怎么办理", "telegram")]
+
+
+async def test_failed_migration_keeps_old_version(db_path: Path, monkeypatch) -> None:
+    with sqlite3.connect(db_path) as db:
+        db.executescript(querylog.MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+    broken = (
+        *querylog.MIGRATIONS[:1],
+        "CREATE TABLE ok_so_far (x);\nTHIS IS NOT SQL;",
+        *querylog.MIGRATIONS[2:],
+    )
+    monkeypatch.setattr(querylog, "MIGRATIONS", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        await SQLiteQueryLog(db_path, SALT).open()
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert "ok_so_far" not in names
+
+
+async def test_newer_schema_is_refused(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        await SQLiteQueryLog(db_path, SALT).open()
+
+
+# -- privacy ------------------------------------------------------------------------------------
+
+
+async def test_db_file_holds_neither_chat_id_nor_phone(db_path: Path) -> None:
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        qlog.record(make(1, chat="tg:987654321", text="我的手机13812345678，身份证11010119900307123X"))
+        qlog.staff_attempt("tg:987654321", "/report")
+        await qlog.flush()
+        raw = b"".join(p.read_bytes() for p in db_path.parent.iterdir())
+    assert b"987654321" not in raw
+    assert b"13812345678" not in raw
+    assert b"11010119900307123X" not in raw
+    (text, chat_hash), *_ = rows(db_path, "SELECT text, chat_hash FROM queries")
+    assert chat_hash == hash_chat("tg:987654321", SALT)
+    assert text == "我的手机[电话]，身份证[身份证]"
+    assert rows(db_path, "SELECT chat_hash, command FROM staff_attempts") == [(chat_hash, "/report")]
+
+
+# -- batching, flushing -------------------------------------------------------------------------
+
+
+async def test_many_records_few_transactions(db_path: Path) -> None:
+    qlog = SQLiteQueryLog(db_path, SALT, batch_size=100, flush_interval=60)
+    await qlog.open()
+    for i in range(1000):
+        qlog.record(make(i))
+    # the batch size wakes the writer even though the interval is long
+    await wait_for(lambda: qlog.written == 1000)
+    await qlog.close()
+    assert count(db_path) == 1000
+    assert qlog.transactions <= 20
+
+
+async def test_interval_flush_without_close(db_path: Path) -> None:
+    async with SQLiteQueryLog(db_path, SALT, flush_interval=0.05) as qlog:
+        qlog.record(make(1))
+        await wait_for(lambda: count(db_path) == 1)
+
+
+async def test_close_flushes_queue(db_path: Path) -> None:
+    qlog = SQLiteQueryLog(db_path, SALT, flush_interval=60)
+    await qlog.open()
+    for i in range(7):
+        qlog.record(make(i))
+    qlog.feedback("q000000001", True)
+    await qlog.close()
+    assert count(db_path) == 7
+    assert count(db_path, "feedback") == 1
+
+
+async def test_records_before_open_are_kept(db_path: Path) -> None:
+    qlog = SQLiteQueryLog(db_path, SALT)
+    qlog.record(make(1))
+    await qlog.open()
+    await qlog.close()
+    assert count(db_path) == 1
+
+
+async def test_record_never_raises(db_path: Path, caplog) -> None:
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        qlog.record(None)  # type: ignore[arg-type]
+        qlog.record(make(1, at="not a date"))  # type: ignore[arg-type]
+        qlog.feedback(None, True)  # type: ignore[arg-type]
+    assert "could not queue" in caplog.text
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+async def test_locked_database_does_not_block_and_writes_once(db_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="policybot.querylog")
+    qlog = SQLiteQueryLog(
+        db_path, SALT, flush_interval=0.02, busy_timeout_ms=50, retry_initial=0.02, retry_max=0.1
+    )
+    await qlog.open()
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.perf_counter()
+        for i in range(200):
+            qlog.record(make(i))
+        assert time.perf_counter() - started < 0.2  # queueing only
+        await asyncio.sleep(0.4)  # several failed attempts
+        assert qlog.written == 0
+        assert qlog.queued == 200
+    finally:
+        other.rollback()
+        other.close()
+    await wait_for(lambda: qlog.written == 200)
+    await qlog.close()
+    assert count(db_path) == 200
+    assert "database is locked" in caplog.text
+    assert "writable again" in caplog.text
+
+
+async def test_write_errors_are_retried_without_loss_or_duplicates(
+    db_path: Path, monkeypatch, caplog
+) -> None:
+    qlog = SQLiteQueryLog(db_path, SALT, flush_interval=0.01, retry_initial=0.01, batch_size=10)
+    await qlog.open()
+    real_write = qlog._write
+    calls = {"n": 0}
+
+    async def flaky_write(ops):
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        if calls["n"] == 4:
+            # committed, but the caller hears an error: the retry must not duplicate anything
+            await real_write(ops)
+            raise sqlite3.OperationalError("disk I/O error")
+        await real_write(ops)
+
+    monkeypatch.setattr(qlog, "_write", flaky_write)
+    for i in range(25):
+        qlog.record(make(i))
+    qlog.feedback("q000000003", False)
+    qlog.choice("q000000004", None)
+    qlog.staff_attempt("tg:1", "/stats")
+    await wait_for(lambda: qlog.queued == 0)
+    await qlog.close()
+    assert calls["n"] > 4
+    assert count(db_path) == 25
+    assert count(db_path, "feedback") == 1
+    assert count(db_path, "choices") == 1
+    assert count(db_path, "staff_attempts") == 1
+    assert "database or disk is full" in caplog.text
+
+
+async def test_memory_bound_drops_are_counted_and_logged(db_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="policybot.querylog")
+    qlog = SQLiteQueryLog(db_path, SALT, max_queue=10)
+    for i in range(25):  # not open yet: nothing drains the queue
+        qlog.record(make(i))
+    assert qlog.dropped == 15
+    await qlog.open()
+    await qlog.close()
+    assert count(db_path) == 10
+    assert "dropped 15 rows" in caplog.text
+
+
+async def test_unwritable_at_close_drops_exactly_what_is_left(db_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="policybot.querylog")
+    qlog = SQLiteQueryLog(
+        db_path, SALT, max_queue=8, max_pending=5, busy_timeout_ms=10, retry_initial=0.01, close_timeout=0.2
+    )
+    await qlog.open()
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        for i in range(30):
+            qlog.record(make(i))
+        await asyncio.sleep(0.1)
+        assert qlog.queued <= 13  # max_queue + max_pending
+        await qlog.close()
+    finally:
+        other.rollback()
+        other.close()
+    assert qlog.dropped == 30
+    logged = sum(int(n) for n in re.findall(r"dropped (\d+) rows", caplog.text))
+    assert logged == 30
+    assert count(db_path) == 0
+
+
+async def test_record_after_close_is_dropped_and_logged(db_path: Path, caplog) -> None:
+    qlog = SQLiteQueryLog(db_path, SALT)
+    await qlog.open()
+    await qlog.close()
+    qlog.record(make(1))
+    assert qlog.dropped == 1
+    assert "dropped 1 rows" in caplog.text
+
+
+# -- feedback, choices, reports, purge ----------------------------------------------------------
+
+
+async def test_feedback_and_choice_are_recorded_against_the_query(db_path: Path) -> None:
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        qlog.record(make(1, entry_id="card"))
+        qlog.record(make(2, status="ambiguous", entry_id=None, candidates=("a", "b"), text="报销"))
+        qlog.record(make(3, status="ambiguous", entry_id=None, candidates=("a",), text="宠物医保"))
+        qlog.feedback("q000000001", False)
+        qlog.feedback("q000000001", True)  # changed mind: the latest counts
+        qlog.choice("q000000002", "b")
+        qlog.feedback("q000000002", False)
+        qlog.choice("q000000003", None)
+        qlog.feedback("bad id; DROP", True)  # malformed ids from callback data are ignored
+        await qlog.flush()
+        stats = await qlog.stats(NOW - dt.timedelta(days=1))
+        groups = await qlog.unanswered_groups(NOW - dt.timedelta(days=1))
+    assert rows(db_path, "SELECT query_id, helpful FROM feedback ORDER BY 1") == [
+        ("q000000001", 1),
+        ("q000000002", 0),
+    ]
+    assert rows(db_path, "SELECT query_id, entry_id FROM choices ORDER BY 1") == [
+        ("q000000002", "b"),
+        ("q000000003", None),
+    ]
+    assert (stats.helpful, stats.unhelpful, stats.chose_entry, stats.chose_none) == (1, 1, 1, 1)
+    by_id = {e.entry_id: e for e in stats.entries}
+    assert (by_id["card"].count, by_id["card"].helpful) == (1, 1)
+    assert (by_id["b"].count, by_id["b"].unhelpful, by_id["b"].helpful_rate) == (1, 1, 0.0)
+    assert [g.texts for g in groups] == [("宠物医保",)]  # "none of these" counts as unanswered
+    assert json.loads(rows(db_path, "SELECT candidates FROM queries WHERE query_id='q000000002'")[0][0]) == [
+        "a",
+        "b",
+    ]
+
+
+async def test_stats(db_path: Path) -> None:
+    day1 = dt.datetime(2024, 3, 1, 20, 0, tzinfo=dt.UTC)  # 04:00 on 2 March in UTC+8
+    day2 = dt.datetime(2024, 3, 2, 10, 0, tzinfo=dt.UTC)
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        for i, (status, at) in enumerate(
+            [
+                ("answered", day1),
+                ("answered", day1),
+                ("unanswered", day1),
+                ("emergency", day2),
+                ("smalltalk", day2),
+                ("ambiguous", day2),
+                ("answered", day2),
+                ("answered", day1 - dt.timedelta(days=30)),  # before `since`
+            ]
+        ):
+            qlog.record(
+                make(i, status=status, at=at, entry_id="x" if status == "answered" else None, latency_ms=i)
+            )
+        qlog.staff_attempt("tg:9", "/report")
+        await qlog.flush()
+        stats = await qlog.stats(dt.datetime(2024, 2, 15, tzinfo=dt.UTC))
+        local = await qlog.stats(dt.datetime(2024, 2, 15, tzinfo=dt.UTC), utc_offset=dt.timedelta(hours=8))
+    assert (
+        stats.total,
+        stats.answered,
+        stats.unanswered,
+        stats.emergency,
+        stats.smalltalk,
+        stats.ambiguous,
+    ) == (
+        7,
+        3,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert stats.share("answered") == pytest.approx(3 / 7)
+    assert [(d.day, d.total, d.answered) for d in stats.per_day] == [
+        ("2024-03-01", 3, 2),
+        ("2024-03-02", 4, 1),
+    ]
+    assert [(d.day, d.total) for d in local.per_day] == [("2024-03-02", 7)]
+    assert stats.per_day[0].answer_rate == pytest.approx(2 / 3)
+    assert [(e.entry_id, e.count) for e in stats.entries] == [("x", 3)]
+    assert stats.staff_attempts == 1  # stamped now, which is after `since`
+    assert stats.latency_p50_ms == 3.0
+    assert stats.latency_p95_ms == 6.0
+
+
+async def test_purge_removes_old_queries_with_their_feedback(db_path: Path) -> None:
+    old = NOW - dt.timedelta(days=40)
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        qlog.record(make(1, at=old))
+        qlog.record(make(2))
+        qlog.feedback("q000000001", True)  # stamped now, but its query goes
+        qlog.feedback("q000000002", True)
+        qlog.choice("q000000001", "x")
+        await qlog.flush()
+        assert await qlog.purge(30) == 1
+        assert await qlog.purge(30) == 0
+    assert rows(db_path, "SELECT query_id FROM queries") == [("q000000002",)]
+    assert rows(db_path, "SELECT query_id FROM feedback") == [("q000000002",)]
+    assert count(db_path, "choices") == 0
+
+
+async def test_memory_query_log() -> None:
+    qlog = MemoryQueryLog()
+    qlog.record(make(1, status="unanswered", entry_id=None, text="宠物疫苗"))
+    qlog.feedback("q000000001", False)
+    assert [r.query_id for r in qlog.records] == ["q000000001"]
+    assert qlog.feedbacks == [("q000000001", False)]
+    await qlog.open()
+    await qlog.flush()
+    stats = await qlog.stats(NOW - dt.timedelta(hours=1))
+    groups = await qlog.unanswered_groups(NOW - dt.timedelta(hours=1))
+    await qlog.close()
+    assert stats.unanswered == 1
+    assert groups[0].example == "宠物疫苗"
