@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 PURGE_EVERY = dt.timedelta(days=1)
 FIRST_PURGE = dt.timedelta(minutes=1)
-CLOSE_GRACE = 0.5  # seconds before a stuck querylog.close() is nudged (see post_shutdown)
 # Telegram's menu: the default list (no language_code) and per client language. There is no
 # separate code for Traditional Chinese clients; they get the "zh" list.
 COMMAND_LANGUAGES: tuple[tuple[str | None, str], ...] = (
@@ -158,14 +157,7 @@ async def post_shutdown(application: Application) -> None:
     querylog: QueryLog | None = application.bot_data.get(handlers.QUERYLOG)
     if querylog is None:
         return
-    await querylog.flush()  # on disk before anything else can go wrong
-    try:
-        # close() flushes the rest. On Python 3.11 its writer task can miss the cancellation
-        # (asyncio.wait_for swallows it when the wake-up event is set at the same moment), and
-        # close() then waits forever; cancelling it after a grace period re-cancels the writer.
-        await asyncio.wait_for(querylog.close(), timeout=CLOSE_GRACE)
-    except TimeoutError:
-        await querylog.close()
+    await querylog.close()  # flushes what is queued
 
 
 def _schedule_jobs(application: Application, cfg: Config, querylog: QueryLog | None) -> None:

@@ -232,12 +232,6 @@ def make_config(tmp_path: Path, kb_dir: Path, **overrides: Any) -> Config:
     return Config(**values)
 
 
-@pytest.fixture(autouse=True)
-def quick_close(monkeypatch: pytest.MonkeyPatch) -> None:
-    # post_shutdown's grace for a stuck querylog.close() (see app.post_shutdown) costs time here
-    monkeypatch.setattr("policybot.app.CLOSE_GRACE", 0.01)
-
-
 @pytest.fixture
 async def bot(tmp_path: Path, kb_dir: Path) -> AsyncIterator[Bot]:
     cfg = make_config(tmp_path, kb_dir)
