@@ -31,12 +31,12 @@ def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
     )
     lines.append("")
     lines.append(
-        f"  {'entry':<30} {'score':>6} {'keyword':>8} {'coverage':>8} {'fuzzy':>6} {'pinyin':>7} {'penalty':>8}"
+        f"  {'entry':<30} {'score':>6} {'keyword':>8} {'coverage':>8} {'evidence':>8} {'fuzzy':>6} {'pinyin':>7} {'penalty':>8}"
         "  best phrasing"
     )
     for sc in a.scored[:limit]:
         lines.append(
-            f"  {sc.entry_id:<30} {sc.score:6.1f} {sc.keyword:8.1f} {sc.coverage:8.1f} {sc.fuzzy:6.1f}"
+            f"  {sc.entry_id:<30} {sc.score:6.1f} {sc.keyword:8.1f} {sc.coverage:8.1f} {sc.evidence:8.1f} {sc.fuzzy:6.1f}"
             f" {sc.pinyin:7.1f} {sc.penalty:8.1f}  {sc.best_phrasing}"
         )
     lines.append("")

@@ -85,7 +85,9 @@ class _Phrasing:
     english: bool = False
 
 
-FEATURES = ("keyword", "coverage", "fuzzy", "pinyin")
+FEATURES = ("keyword", "coverage", "evidence", "fuzzy", "pinyin")
+# Matched term weight at which `evidence` reaches 63 (1 - 1/e): about one rare knowledge term.
+EVIDENCE_SCALE = 4.0
 OUT_OF_SCOPE_PENALTY = 25.0  # points off every entry when the question names an out-of-scope term
 
 
@@ -93,6 +95,7 @@ OUT_OF_SCOPE_PENALTY = 25.0  # points off every entry when the question names an
 class Features:
     keyword: float  # idf-weighted token overlap with the best phrasing
     coverage: float  # share of the question's token weight found anywhere in the entry
+    evidence: float  # how much matched weight there is at all, saturating (long questions)
     fuzzy: float  # rapidfuzz character similarity to the nearest phrasing
     pinyin: float  # pinyin similarity above the floor of unrelated text
     best_phrasing: str
@@ -104,6 +107,7 @@ class Scored:
     score: float
     keyword: float
     coverage: float
+    evidence: float
     fuzzy: float
     pinyin: float
     best_phrasing: str
@@ -162,6 +166,8 @@ class Matcher:
                 self._tok.add_word(t, freq=max(self._tok.FREQ.get(t, 0), 200_000))
         self._phrasings: list[_Phrasing] = []
         entry_tokens: dict[str, set[str]] = {}
+        # English has one phrasing per entry, so its answer's words count as the entry's too.
+        entry_tokens_en: dict[str, set[str]] = {}
         for e in kb.entries.values():
             bag: set[str] = set()
             for p in e.phrasings:
@@ -170,24 +176,30 @@ class Matcher:
                 bag |= ph.tokens
             for k in e.keywords:
                 bag |= set(self._tokens(textmod.normalise(k)))
+            entry_tokens[e.id] = bag
             en = e.translations.get("en")
+            en_bag: set[str] = set()
             if en is not None:
                 ph = self._phrasing(e.id, en.question, english=True)
                 self._phrasings.append(ph)
-                bag |= ph.tokens
-            entry_tokens[e.id] = bag
+                en_bag = set(ph.tokens) | set(self._tokens(textmod.normalise(en.answer)))
+            entry_tokens_en[e.id] = en_bag
         self._entry_tokens = entry_tokens
+        self._entry_tokens_en = entry_tokens_en
         n = max(len(entry_tokens), 1)
         df = Counter(t for bag in entry_tokens.values() for t in bag)
+        df.update(t for bag in entry_tokens_en.values() for t in bag)
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # A word the knowledge base has never used is strong evidence of another subject.
         self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
         # Homophone typo correction: pinyin of every multi-character knowledge term.
         self._by_pinyin: dict[tuple[str, ...], str] = {}
-        for t in sorted(df, key=lambda t: -df[t]):
-            if len(t) >= 2 and _CJK_RUN.fullmatch(t):
+        # Typos are corrected only into the curated vocabulary (keywords and synonym terms),
+        # never into common words that phrasings happen to use ("医养" must not become "一样").
+        for t in sorted(terms):
+            if len(t) >= 2 and _CJK_RUN.fullmatch(t) and t not in STOPWORDS_ZH:
                 self._by_pinyin.setdefault(tuple(_pinyin(t)), t)
-        self._vocab = set(df)
+        self._vocab = set(df) | terms
 
     # -- text processing -------------------------------------------------------------
 
@@ -297,16 +309,20 @@ class Matcher:
             py = max(0.0, (fuzz.ratio(qpy, ph.pinyin) - 50.0) * 2) if qpy and ph.pinyin else 0.0
             f = feats.get(ph.entry_id)
             if f is None:
-                feats[ph.entry_id] = Features(keyword, 0.0, fz, py, ph.text)
+                feats[ph.entry_id] = Features(keyword, 0.0, 0.0, fz, py, ph.text)
             else:
                 if keyword > f.keyword:
                     f.keyword, f.best_phrasing = keyword, ph.text
                 f.fuzzy = max(f.fuzzy, fz)
                 f.pinyin = max(f.pinyin, py)
+        bags = self._entry_tokens_en if english else self._entry_tokens
         for eid, f in feats.items():
             # Question terms spread over several phrasings of the same entry still count.
+            matched = sum(self._w(t) for t in qset & bags[eid])
             if wq > 0:
-                f.coverage = 100 * sum(self._w(t) for t in qset & self._entry_tokens[eid]) / wq
+                f.coverage = 100 * matched / wq
+            # A long story around the question dilutes coverage but not this.
+            f.evidence = 100 * (1 - math.exp(-matched / EVIDENCE_SCALE))
         return feats
 
     def combine(self, feats: dict[str, Features], oos: bool, settings: MatchSettings | None = None) -> list[Scored]:
@@ -321,6 +337,7 @@ class Matcher:
                 max(0.0, sum(w[k] * getattr(f, k) for k in FEATURES) / total - penalty),
                 f.keyword,
                 f.coverage,
+                f.evidence,
                 f.fuzzy,
                 f.pinyin,
                 f.best_phrasing,

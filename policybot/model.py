@@ -92,7 +92,7 @@ class MatchSettings:
     margin: float = 6.0
     max_candidates: int = 3
     weights: Mapping[str, float] = field(
-        default_factory=lambda: {"keyword": 0.35, "coverage": 0.35, "fuzzy": 0.2, "pinyin": 0.1}, compare=False
+        default_factory=lambda: {"keyword": 0.2, "coverage": 0.2, "evidence": 0.3, "fuzzy": 0.2, "pinyin": 0.1}, compare=False
     )
     # check warns when phrasings of two different entries are at least this similar (0-100)
     near_duplicate_similarity: float = 90.0

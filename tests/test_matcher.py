@@ -1,0 +1,163 @@
+"""Matcher behaviour on the real knowledge base and on small fixtures (statuses, thresholds)."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from policybot.knowledge import load
+from policybot.matcher import Matcher
+from policybot.model import Status
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "knowledge" / "clean"
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    result = load(ROOT / "knowledge")
+    assert result.kb is not None, [str(p) for p in result.errors]
+    return Matcher(result.kb)
+
+
+def answered(m: Matcher, q: str) -> str | None:
+    r = m.match(q)
+    return r.entry_id if r.status is Status.ANSWERED else None
+
+
+@pytest.mark.parametrize(
+    ("question", "expect"),
+    [
+        ("寡号要排很久队吗，能不能网上寡号", "online-appointment"),  # 寡号 typed for 挂号
+        ("得了结合病怎么治", "tuberculosis"),  # 结合病 typed for 结核病
+        ("门诊看病报消怎么弄", "outpatient-reimbursement"),  # 报消 for 报销
+    ],
+)
+def test_homophone_typos(matcher, question, expect):
+    assert answered(matcher, question) == expect
+
+
+def test_typo_correction_uses_knowledge_vocabulary(matcher):
+    assert "挂号" in matcher.correct("网上寡号")
+    assert "结核病" in matcher.correct("结合病")
+    # a real word is left alone
+    assert matcher.correct("医养结合") == "医养结合"
+
+
+def test_traditional_input(matcher):
+    assert answered(matcher, "家庭醫生簽約要收費嗎") == "family-doctor"
+    r = matcher.match("兩癌篩查免費嗎")
+    assert r.entry_id == "two-cancer-screening"
+    assert r.script == "zh-Hant"
+
+
+def test_filler_does_not_change_the_answer(matcher):
+    plain = matcher.match("两癌筛查免费吗")
+    padded = matcher.match("你好请问，我想问一下两癌筛查免费吗")
+    assert plain.entry_id == padded.entry_id == "two-cancer-screening"
+    assert plain.normalised == padded.normalised
+
+
+def test_synonyms_expand(matcher):
+    a = matcher.explain("看门诊的钱怎么报账")
+    assert a.expanded.get("报账") == "报销"
+    assert a.result is not None and a.result.entry_id == "outpatient-reimbursement"
+    assert answered(matcher, "打预防针要花钱吗宝宝一岁") == "child-vaccination"
+
+
+def test_long_rambling_question(matcher):
+    q = "我老家在农村，今年六十八岁了，前几天听邻居说社区每年给老年人免费体检，想问问我能去吗"
+    assert answered(matcher, q) == "elderly-health-management"
+
+
+def test_english_question(matcher):
+    assert answered(matcher, "Is breast and cervical cancer screening free?") == "two-cancer-screening"
+
+
+@pytest.mark.parametrize("question", ["我胸口疼得厉害喘不上气", "我不想活了", "孩子误喝了农药"])
+def test_emergency_first(matcher, question):
+    r = matcher.match(question)
+    assert r.status is Status.EMERGENCY
+    assert r.entry_id is None
+
+
+@pytest.mark.parametrize("question", ["严重精神障碍患者怎么管理", "得了结核病能免费治吗", "手足口病要报告吗"])
+def test_no_false_emergency(matcher, question):
+    assert matcher.match(question).status is not Status.EMERGENCY
+
+
+@pytest.mark.parametrize("question", ["你好", "谢谢你", "你是谁", "hello"])
+def test_smalltalk(matcher, question):
+    r = matcher.match(question)
+    assert r.status is Status.SMALLTALK
+    assert r.special_id
+
+
+@pytest.mark.parametrize(
+    "question", ["宠物猫打疫苗多少钱", "车险理赔怎么办理", "今天股市怎么样", "红烧肉怎么做", "qwertyuiop"]
+)
+def test_out_of_scope_not_answered(matcher, question):
+    assert matcher.match(question).status is Status.UNANSWERED
+
+
+def test_candidates_are_distinct_and_ranked(matcher):
+    r = matcher.match("免费检查")
+    ids = [c.entry_id for c in r.candidates]
+    assert len(ids) == len(set(ids))
+    assert [c.score for c in r.candidates] == sorted((c.score for c in r.candidates), reverse=True)
+    assert all(0 <= c.score <= 100 for c in r.candidates)
+
+
+def test_rank_ignores_thresholds(matcher):
+    ranked = matcher.rank("尘肺病", limit=2)
+    assert ranked[0].entry_id == "pneumoconiosis-aid"
+    assert len(ranked) == 2
+
+
+# -- decision rule on a fixture: thresholds and margin -------------------------------------
+
+
+@pytest.fixture()
+def fixture_kb():
+    kb = load(FIXTURE).kb
+    assert kb is not None
+    return kb
+
+
+def test_answer_threshold_and_margin(fixture_kb):
+    m = Matcher(fixture_kb)
+    q = "HPV疫苗免费吗"
+    top = m.match(q)
+    assert top.status is Status.ANSWERED and top.entry_id == "hpv-vaccine"
+    # the same question, with a threshold above its score: offered, not answered
+    strict = Matcher(fixture_kb, dataclasses.replace(fixture_kb.settings, answer_threshold=top.score + 0.1))
+    r = strict.match(q)
+    assert r.status is Status.AMBIGUOUS and r.candidates[0].entry_id == "hpv-vaccine"
+    # a margin larger than the lead: offered, not answered
+    lead = top.score - (top.candidates[1].score if len(top.candidates) > 1 else 0)
+    wide = Matcher(fixture_kb, dataclasses.replace(fixture_kb.settings, margin=lead + 1))
+    assert wide.match(q).status is Status.AMBIGUOUS
+    # below the suggest threshold: unanswered
+    deaf = Matcher(
+        fixture_kb,
+        dataclasses.replace(fixture_kb.settings, answer_threshold=100.1, suggest_threshold=100.1),
+    )
+    assert deaf.match(q).status is Status.UNANSWERED
+
+
+def test_max_candidates(fixture_kb):
+    m = Matcher(
+        fixture_kb,
+        dataclasses.replace(fixture_kb.settings, answer_threshold=100.1, suggest_threshold=0, max_candidates=2),
+    )
+    r = m.match("疫苗")
+    assert r.status is Status.AMBIGUOUS
+    assert len(r.candidates) == 2
+
+
+def test_result_json_shape(fixture_kb):
+    r = Matcher(fixture_kb).match("HPV疫苗免费吗")
+    j = r.to_json()
+    assert set(j) == {"query", "status", "id", "score", "candidates"}
+    assert j["id"] == "hpv-vaccine" and j["status"] == "answered"
+    assert {"id", "score"} == set(j["candidates"][0])

@@ -1,0 +1,35 @@
+"""Normalisation: NFKC, width, case, punctuation, traditional→simplified, filler; script detection."""
+
+from policybot.model import LANG_EN, LANG_HANS, LANG_HANT
+from policybot.text import detect_script, normalise, to_traditional
+
+
+def test_traditional_becomes_simplified():
+    assert normalise("網上預約掛號") == normalise("网上预约挂号") == "网上预约挂号"
+
+
+def test_full_width_latin_digits_and_case_fold():
+    assert normalise("ＨＰＶ疫苗１２３") == "hpv疫苗123"
+    assert normalise("How DO I Book?") == "how do i book"
+
+
+def test_punctuation_and_spaces_between_chinese_vanish():
+    assert normalise("两癌 筛查，免费吗？！") == "两癌筛查免费吗"
+    assert normalise("  hello,   world!! ") == "hello world"
+
+
+def test_filler_removed_but_never_empties_question():
+    filler = ["请问", "我想问一下"]
+    assert normalise("请问，我想问一下两癌筛查免费吗", filler) == "两癌筛查免费吗"
+    assert normalise("请问", filler) == "请问"
+
+
+def test_detect_script():
+    assert detect_script("網上預約掛號怎麼弄") == LANG_HANT
+    assert detect_script("网上预约挂号怎么弄") == LANG_HANS
+    assert detect_script("how do I book") == LANG_EN
+    assert detect_script("12320", default=LANG_EN) == LANG_EN
+
+
+def test_to_traditional():
+    assert to_traditional("家庭医生签约") == "家庭醫生簽約"
