@@ -718,3 +718,71 @@ async def test_token_never_appears_in_logs(
         assert TOKEN.split(":")[1] not in record.getMessage()
         assert TOKEN.split(":")[1] not in (record.exc_text or "")
     assert not [r for r in caplog.records if r.name == "httpx" and r.levelno < logging.WARNING]
+
+
+async def test_jobs_are_scheduled(tmp_path: Path, kb_dir: Path) -> None:
+    cfg = make_config(tmp_path, kb_dir, reload_interval=5)
+    app = build_application(cfg, request=FakeTelegram(), get_updates_request=FakeTelegram())
+    await app.initialize()
+    await post_init(app)
+    assert app.job_queue is not None
+    jobs = {job.name: job for job in app.job_queue.jobs()}
+    assert set(jobs) == {"reload", "purge"}
+    await app.shutdown()
+    await post_shutdown(app)
+
+
+# --- the real knowledge base ----------------------------------------------------------------
+
+REAL_KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
+
+
+async def test_real_knowledge_base(tmp_path: Path) -> None:
+    from policybot.knowledge import load
+
+    result = load(REAL_KNOWLEDGE)
+    if result.kb is None:
+        pytest.skip(f"knowledge/ has {len(result.errors)} error(s); `python -m policybot check` reports them")
+    fake = FakeTelegram()
+    cfg = make_config(tmp_path, REAL_KNOWLEDGE)
+    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+    await app.initialize()
+    await post_init(app)
+    b = Bot(app, fake, cfg)
+    try:
+        await b.say("/start")
+        welcome = b.one().decoded(b.secret)
+        assert [x.arg for x in welcome[:-1]] == list(EXAMPLE_ENTRIES)  # all three examples exist
+        await b.say("我胸口剧痛喘不上气")
+        emergency = b.one()
+        assert "120" in emergency.text and "reply_markup" not in emergency.params
+        # every category and every entry gets its button: no id is too long for callback data
+        await b.say("/topics")
+        categories = b.one().decoded(b.secret)
+        assert len(categories) == len(result.kb.categories)
+        shown: list[str] = []
+        for category in categories:
+            await b.press(callbacks.encode(category, b.secret))
+            shown += [x.arg for x in b.one().decoded(b.secret) if x.action == replies.ACT_ENTRY]
+        assert sorted(shown) == sorted(result.kb.entries)
+    finally:
+        await app.shutdown()
+        await post_shutdown(app)
+
+
+def test_run_refuses_to_start_with_broken_knowledge(
+    tmp_path: Path, kb_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import policybot.app as app_module
+
+    real_build = app_module.build_application
+    monkeypatch.setattr(
+        app_module,
+        "build_application",
+        lambda cfg: real_build(cfg, request=FakeTelegram(), get_updates_request=FakeTelegram()),
+    )
+    broken = kb_dir / "booking.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("updated: 2026-03-01", "updated: soon"))
+    assert app_module.run(make_config(tmp_path, kb_dir)) == 1
+    err = capsys.readouterr().err
+    assert f"{broken}:" in err and "cannot start: the knowledge base" in err
