@@ -113,7 +113,7 @@ def test_clean_fixture_loads():
     s = kb.settings
     assert (s.answer_threshold, s.suggest_threshold, s.max_candidates) == (70.0, 50.0, 4)
     assert s.margin == MatchSettings().margin
-    assert dict(s.weights) == {"keyword": 0.5, "fuzzy": 0.35, "pinyin": 0.20}  # merged over defaults
+    assert dict(s.weights) == {**MatchSettings().weights, "keyword": 0.5}  # merged over defaults
     assert len(kb.version) == 12
     int(kb.version, 16)
 
