@@ -452,6 +452,7 @@ class SQLiteQueryLog(QueryLog):
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self._write_lock = asyncio.Lock()
+        self._close_lock = asyncio.Lock()
         self._closing = False
         self._closed = False
         self._failures = 0  # consecutive failed writes
@@ -490,6 +491,10 @@ class SQLiteQueryLog(QueryLog):
         self._task = asyncio.create_task(self._run(), name="querylog-writer")
 
     async def close(self) -> None:
+        async with self._close_lock:  # a second close() waits for the first, then does nothing
+            await self._close()
+
+    async def _close(self) -> None:
         if self._db is None or self._closed:
             return
         self._closing = True

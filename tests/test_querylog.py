@@ -508,3 +508,12 @@ async def test_memory_query_log() -> None:
     await qlog.close()
     assert stats.unanswered == 1
     assert groups[0].example == "宠物疫苗"
+
+
+async def test_concurrent_close_is_safe(db_path: Path) -> None:
+    qlog = SQLiteQueryLog(db_path, SALT)
+    await qlog.open()
+    qlog.record(make(1))
+    await asyncio.gather(qlog.close(), qlog.close())
+    await qlog.close()
+    assert count(db_path) == 1

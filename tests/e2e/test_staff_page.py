@@ -1,0 +1,258 @@
+"""The staff page in a real browser: `policybot.review staff-web` (Datasette) + headless Chromium.
+
+Chromium comes from scripts/install-chromium.sh. Set POLICYBOT_UPDATE_DOCS=1 to also refresh
+docs/staff-page.png and docs/report.png from this run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import html
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from policybot import review
+from policybot.querylog import QueryRecord, SQLiteQueryLog, hash_chat
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium") or None
+UPDATE_DOCS = os.environ.get("POLICYBOT_UPDATE_DOCS") == "1"
+SALT = "e2e-salt"
+DB_NAME = "stafflog"  # the served file's stem: staff-web renames the metadata's database block
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (run scripts/install-chromium.sh)"
+    ),
+]
+
+# (text, status, entry, helpful, chat)
+ROWS = [
+    ("医保卡丢了怎么补办", "unanswered", None, None, "tg:1001"),
+    ("医保卡丢了怎么补办", "unanswered", None, None, "tg:1002"),
+    ("医保卡丢了怎么补办", "unanswered", None, None, "tg:1003"),
+    ("异地就医怎么备案", "unanswered", None, None, "tg:1001"),
+    ("宠物狗打疫苗去哪", "unanswered", None, None, "tg:1004"),
+    ("门诊怎么报销", "answered", "outpatient-reimbursement", True, "tg:1005"),
+    ("门诊能报多少", "answered", "outpatient-reimbursement", False, "tg:1006"),
+    ("住院报销比例", "answered", "inpatient-reimbursement", False, "tg:1007"),
+    ("孩子几个月打疫苗", "answered", "child-vaccination", True, "console"),
+    ("你好", "smalltalk", None, None, "tg:1008"),
+]
+
+
+async def _fill(path: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    async with SQLiteQueryLog(path, SALT) as qlog:
+        for i, (text, status, entry, helpful, chat) in enumerate(ROWS):
+            qid = f"e2e{i:07d}"
+            qlog.record(
+                QueryRecord(
+                    query_id=qid,
+                    at=now - dt.timedelta(hours=i * 7),
+                    chat=chat,
+                    lang="zh-Hans",
+                    text=text,
+                    normalised=text,
+                    status=status,
+                    entry_id=entry,
+                    score=70.0 if entry else 25.0,
+                    candidates=(),
+                    latency_ms=3.0 + i,
+                    kb_version="e2e",
+                    channel="console" if chat == "console" else "telegram",
+                )
+            )
+            if helpful is not None:
+                qlog.feedback(qid, helpful)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 10) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+@pytest.fixture
+def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    db = tmp_path / f"{DB_NAME}.sqlite3"
+    asyncio.run(_fill(db))
+    port = _free_port()
+    log = (tmp_path / "staff-web.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policybot.review", "staff-web", "--db", str(db), "--port", str(port)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own group, so cleanup can reach Datasette too
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"staff-web exited: {(tmp_path / 'staff-web.log').read_text()}")
+            try:
+                if _get(base + "/-/versions.json", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"staff-web did not start: {(tmp_path / 'staff-web.log').read_text()}")
+            time.sleep(0.2)
+        yield base, db
+    finally:
+        proc.terminate()  # staff-web passes SIGTERM on to Datasette
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    assert CHROMIUM is not None
+    profile = tmp_path / "chromium-profile"
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--lang=zh-CN",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, timeout=90, check=False)
+
+
+def dump_dom(tmp_path: Path, url: str) -> str:
+    result = _chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", url)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    return result.stdout.decode("utf-8")
+
+
+def screenshot(tmp_path: Path, url: str, out: Path, size: str = "1280,900") -> Path:
+    result = _chromium(
+        tmp_path,
+        "--virtual-time-budget=3000",
+        "--hide-scrollbars",
+        f"--window-size={size}",
+        f"--screenshot={out}",
+        url,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return out
+
+
+def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) -> None:
+    base, _db = staff_page
+
+    # the index lists the canned queries, not the raw tables
+    index = dump_dom(tmp_path, base + "/" + DB_NAME)
+    for name in ("unanswered_this_week", "unhelpful_answers", "daily_volume", "queries_by_entry"):
+        assert f"/{DB_NAME}/{name}" in index
+    assert "Unanswered questions this week" in index
+
+    # a canned query shows the rows this test wrote
+    page = dump_dom(tmp_path, base + f"/{DB_NAME}/unanswered_this_week")
+    assert "医保卡丢了怎么补办" in page
+    assert "异地就医怎么备案" in page
+    assert "门诊怎么报销" not in page  # answered questions are not gaps
+
+    # the CSV link in the page works and has the same rows
+    links = [html.unescape(h) for h in re.findall(r'href="([^"]*\.csv[^"]*)"', page)]
+    assert links, "no CSV link on the canned query page"
+    status, body = _get(urllib.parse.urljoin(base, links[0]))
+    assert status == 200
+    rows = list(csv.DictReader(io.StringIO(body)))
+    by_question = {r["question"]: int(r["times"]) for r in rows}
+    assert by_question == {"医保卡丢了怎么补办": 3, "异地就医怎么备案": 1, "宠物狗打疫苗去哪": 1}
+
+    # other canned queries render the test's data
+    unhelpful = dump_dom(tmp_path, base + f"/{DB_NAME}/unhelpful_answers")
+    assert "inpatient-reimbursement" in unhelpful and "outpatient-reimbursement" in unhelpful
+    daily = dump_dom(tmp_path, base + f"/{DB_NAME}/daily_volume")
+    assert "answered_pct" in daily and "g.mark=line" in daily  # the vega chart links
+    chart = dump_dom(
+        tmp_path,
+        base + f"/{DB_NAME}/daily_volume#g.mark=line&g.x_column=day&g.x_type=ordinal"
+        "&g.y_column=answered_pct&g.y_type=quantitative",
+    )
+    assert re.search(r'<canvas[^>]*class="marks"', chart), "datasette-vega drew no chart"
+
+    # privacy: no chat hashes anywhere the page reaches, raw tables and arbitrary SQL closed
+    browse = dump_dom(tmp_path, base + f"/{DB_NAME}/query_log")
+    assert "门诊能报多少" in browse
+    for _text, _status, _entry, _helpful, chat in ROWS:
+        h = hash_chat(chat, SALT)
+        assert h not in browse and h not in page and h not in body
+    assert "chat_hash" not in browse
+    assert _get(base + f"/{DB_NAME}/queries")[0] == 403
+    assert _get(base + f"/{DB_NAME}/staff_attempts")[0] == 403
+    sql = urllib.parse.quote("select chat_hash from queries")
+    assert _get(base + f"/{DB_NAME}?sql={sql}")[0] == 403
+    assert _get(base + f"/{DB_NAME}.db")[0] in (403, 404)
+
+    shot = screenshot(tmp_path, base + f"/{DB_NAME}/unanswered_this_week", tmp_path / "staff-page.png")
+    if UPDATE_DOCS:
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "staff-page.png")
+
+
+def test_report_screenshot(tmp_path: Path) -> None:
+    """The terminal report rendered as an image (docs/report.png)."""
+    db = tmp_path / "report.sqlite3"
+    asyncio.run(_fill(db))
+
+    async def build() -> review.Report:
+        async with SQLiteQueryLog(db, SALT) as qlog:
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+            # entry questions from the real knowledge base when it loads (else the column is empty)
+            titles = review._entry_titles(str(REPO / "knowledge"))
+            return await review.build_report(qlog, since, utc_offset=dt.timedelta(hours=8), titles=titles)
+
+    text = review.render_text(asyncio.run(build()))
+    page = tmp_path / "report.html"
+    page.write_text(
+        "<!doctype html><meta charset='utf-8'><style>body{margin:0;background:#1e1e1e}"
+        "pre{margin:16px;color:#ddd;font:14px/1.35 'Noto Sans Mono CJK SC','DejaVu Sans Mono',monospace}</style>"
+        f"<pre>$ python -m policybot report --since 7d --utc-offset +08:00\n{html.escape(text)}</pre>",
+        encoding="utf-8",
+    )
+    shot = screenshot(tmp_path, page.as_uri(), tmp_path / "report.png", size="1280,900")
+    if UPDATE_DOCS:
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "report.png")

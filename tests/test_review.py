@@ -1,0 +1,412 @@
+"""Staff tools: report (text, JSON, CSV), suggest (YAML snippets), staff page metadata."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import re
+import sqlite3
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from policybot import review
+from policybot.model import Candidate, Category, Entry, KnowledgeBase, MatchSettings
+from policybot.querylog import Group, QueryRecord, SQLiteQueryLog
+from policybot.review import (
+    Column,
+    Table,
+    display_width,
+    format_table,
+    parse_since,
+    parse_utc_offset,
+    suggest_groups,
+)
+
+NOW = dt.datetime.now(dt.UTC)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rec(i: int, text: str, status: str, entry_id: str | None = None, days_ago: int = 0) -> QueryRecord:
+    return QueryRecord(
+        query_id=f"r{i:09d}",
+        at=NOW - dt.timedelta(days=days_ago, minutes=1),
+        chat=f"tg:{i % 3}",
+        lang="zh-Hans",
+        text=text,
+        normalised=text,
+        status=status,
+        entry_id=entry_id,
+        score=75.0 if entry_id else 20.0,
+        candidates=(),
+        latency_ms=4.0,
+        kb_version="v1",
+        channel="telegram",
+    )
+
+
+async def fill(path: Path) -> None:
+    async with SQLiteQueryLog(path, "salt") as qlog:
+        for i, (days_ago, text, status, entry) in enumerate(
+            [
+                (0, "门诊怎么报销", "answered", "outpatient"),
+                (0, "门诊能报多少", "answered", "outpatient"),
+                (0, "门诊报销比例", "answered", "outpatient"),
+                (1, "住院怎么报销", "answered", "inpatient"),
+                (1, "住院能报多少", "answered", "inpatient"),
+                (1, "医保卡丢了怎么补办", "unanswered", None),
+                (1, "医保卡丢了怎么补办", "unanswered", None),
+                (0, "医保卡丢了怎么办", "unanswered", None),
+                (0, "宠物打疫苗", "unanswered", None),
+                (0, "胸口疼喘不上气", "emergency", None),
+                (0, "你好", "smalltalk", None),
+                (0, "报销", "ambiguous", None),
+                (40, "很久以前的问题", "unanswered", None),
+            ]
+        ):
+            qlog.record(rec(i, text, status, entry, days_ago))
+        qlog.feedback("r000000000", True)
+        qlog.feedback("r000000001", False)
+        qlog.feedback("r000000003", False)
+        qlog.feedback("r000000004", False)
+        qlog.choice("r000000011", None)  # "报销": none of these
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "policybot.sqlite3"
+    asyncio.run(fill(path))
+    return path
+
+
+@pytest.fixture
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    review.register(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def run(parser: argparse.ArgumentParser, *argv: str) -> int:
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+# -- arguments ----------------------------------------------------------------------------------
+
+
+def test_parse_since() -> None:
+    now = dt.datetime(2024, 5, 10, 12, 0, tzinfo=dt.UTC)
+    assert parse_since("7d", now=now) == now - dt.timedelta(days=7)
+    assert parse_since("24h", now=now) == now - dt.timedelta(hours=24)
+    assert parse_since("2w", now=now) == now - dt.timedelta(days=14)
+    assert parse_since("2024-05-01") == dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    # a date is midnight where the report's days are counted
+    assert parse_since("2024-05-01", utc_offset=dt.timedelta(hours=8)) == dt.datetime(
+        2024, 4, 30, 16, tzinfo=dt.UTC
+    )
+    assert parse_since("2024-05-01T10:00+02:00") == dt.datetime(2024, 5, 1, 8, tzinfo=dt.UTC)
+    with pytest.raises(ValueError):
+        parse_since("last week")
+
+
+def test_parse_utc_offset() -> None:
+    assert parse_utc_offset("+08:00") == dt.timedelta(hours=8)
+    assert parse_utc_offset("8") == dt.timedelta(hours=8)
+    assert parse_utc_offset("-0530") == -dt.timedelta(hours=5, minutes=30)
+    assert parse_utc_offset("UTC") == dt.timedelta(0)
+    assert isinstance(parse_utc_offset("local"), dt.timedelta)
+    with pytest.raises(ValueError):
+        parse_utc_offset("+25")
+
+
+def test_register_adds_commands(parser: argparse.ArgumentParser) -> None:
+    for command in ("report", "suggest", "staff-web"):
+        args = parser.parse_args([command, "--db", "x.sqlite3"])
+        assert callable(args.func)
+        assert args.db == "x.sqlite3"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["report", "--since", "yesterday"])
+
+
+def test_db_default_from_env(monkeypatch) -> None:
+    monkeypatch.setenv("POLICYBOT_DB", "/srv/log.sqlite3")
+    monkeypatch.setenv("POLICYBOT_KNOWLEDGE_DIR", "/srv/kb")
+    p = argparse.ArgumentParser()
+    review.register(p.add_subparsers())
+    args = p.parse_args(["report"])
+    assert (args.db, args.knowledge, args.since) == ("/srv/log.sqlite3", "/srv/kb", "7d")
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+def test_display_width() -> None:
+    assert display_width("abc") == 3
+    assert display_width("医保") == 4
+    assert display_width("ＡＢ？") == 6  # full-width
+    assert display_width("e\u0301") == 1  # combining accent
+
+
+def test_format_table_aligns_cjk() -> None:
+    table = Table(
+        "t",
+        "Title",
+        (Column("name", "name"), Column("n", "n", "int"), Column("pct", "pct", "pct")),
+        ({"name": "门诊报销", "n": 3, "pct": 50.0}, {"name": "abc", "n": 12345, "pct": None}),
+    )
+    lines = format_table(table).splitlines()
+    assert lines[0] == "Title"
+    # every line ends its second column at the same display column
+    ends = {
+        display_width(line[: line.index(str(n)) + len(str(n))])
+        for line, n in ((lines[3], 3), (lines[4], 12345))
+    }
+    assert len(ends) == 1
+    assert lines[4].endswith("-")
+
+
+def test_clip_long_text() -> None:
+    assert review.clip("医" * 30, 10) == "医" * 3 + "..."
+    assert display_width(review.clip("医" * 30, 10)) <= 10
+    assert review.clip("a\nb", 10) == "a b"
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def test_report_text(db: Path, parser, capsys) -> None:
+    assert (
+        run(
+            parser,
+            "report",
+            "--db",
+            str(db),
+            "--since",
+            "7d",
+            "--utc-offset",
+            "UTC",
+            "--knowledge",
+            "/nonexistent",
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "12 questions" in out  # the 40-day-old one is outside the period
+    for title in ("Questions per day", "Outcomes", "Most asked entries", "Worst helpful rate", "grouped"):
+        assert title in out
+    assert re.search(r"outpatient\s+3\s+1\s+1\s+50\.0%", out)
+    # the two phrasings of the lost-card question form one group of 3
+    assert re.search(r"^\s+3\s+医保卡丢了怎么补办\s+2\s+医保卡丢了怎么办", out, re.M)
+    assert "很久以前" not in out
+
+
+async def test_build_report_tables(db: Path) -> None:
+    async with SQLiteQueryLog(db, "x") as qlog:
+        report = await review.build_report(
+            qlog, NOW - dt.timedelta(days=7), titles={"outpatient": "门诊看病怎么报销？"}, top=10
+        )
+    tables = {t.name: t for t in report.tables()}
+    assert list(tables) == ["daily", "statuses", "top_entries", "unhelpful", "unanswered_groups"]
+    statuses = {r["status"]: r["count"] for r in tables["statuses"].rows}
+    assert statuses == {"answered": 5, "ambiguous": 1, "unanswered": 4, "emergency": 1, "smalltalk": 1}
+    assert sum(r["total"] for r in tables["daily"].rows) == 12
+    assert tables["top_entries"].rows[0]["question"] == "门诊看病怎么报销？"
+    # inpatient: 0 of 2 helpful is worse than outpatient's 1 of 2
+    assert [r["entry_id"] for r in tables["unhelpful"].rows] == ["inpatient", "outpatient"]
+    assert [r["count"] for r in tables["unanswered_groups"].rows] == [3, 1, 1]
+
+
+def test_report_json(db: Path, parser, capsys) -> None:
+    assert run(parser, "report", "--db", str(db), "--json", "--utc-offset", "+08:00") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["utc_offset"] == "UTC+08:00"
+    totals = data["totals"]
+    assert totals["total"] == 12
+    assert totals["answered_pct"] == pytest.approx(41.7)
+    assert data["statuses"]["unanswered"] == 4
+    assert totals["chose_none"] == 1
+    assert (totals["helpful"], totals["unhelpful"]) == (1, 3)
+    assert data["top_entries"][0] == {
+        "entry_id": "outpatient",
+        "question": "",
+        "asked": 3,
+        "helpful": 1,
+        "unhelpful": 1,
+        "helpful_pct": 50.0,
+    }
+    assert data["unhelpful"][0]["entry_id"] == "inpatient"
+    first = data["unanswered_groups"][0]
+    assert first["count"] == 3
+    assert set(first["texts"]) == {"医保卡丢了怎么补办", "医保卡丢了怎么办"}
+    assert {g["example"] for g in data["unanswered_groups"]} >= {"宠物打疫苗", "报销"}
+    assert sum(d["total"] for d in data["daily"]) == 12
+
+
+def test_report_csv(db: Path, parser, tmp_path: Path, capsys) -> None:
+    out_dir = tmp_path / "csv"
+    assert run(parser, "report", "--db", str(db), "--csv", str(out_dir)) == 0
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names == ["daily.csv", "statuses.csv", "top_entries.csv", "unanswered_groups.csv", "unhelpful.csv"]
+
+    def read(name: str) -> list[dict[str, str]]:
+        with (out_dir / name).open(encoding="utf-8-sig", newline="") as f:
+            return list(csv.DictReader(f))
+
+    assert {r["status"]: r["count"] for r in read("statuses.csv")}["answered"] == "5"
+    assert read("top_entries.csv")[0]["entry_id"] == "outpatient"
+    groups = read("unanswered_groups.csv")
+    assert groups[0]["count"] == "3" and groups[0]["example"] == "医保卡丢了怎么补办"
+    assert sum(int(r["total"]) for r in read("daily.csv")) == 12
+    assert read("unhelpful.csv")[0]["helpful_pct"] == "0.0"
+
+
+def test_report_without_db(tmp_path: Path, parser, capsys) -> None:
+    missing = tmp_path / "none.sqlite3"
+    assert run(parser, "report", "--db", str(missing)) == 1
+    assert "no query log" in capsys.readouterr().err
+    assert not missing.exists()  # a report never creates an empty log
+
+
+# -- suggest ------------------------------------------------------------------------------------
+
+
+def make_kb() -> KnowledgeBase:
+    entry = Entry(
+        id="card-replace",
+        category="insurance",
+        question="医保卡丢了怎么补办？",
+        answer="去医保窗口补办。",
+        source="test",
+        updated=dt.date(2024, 1, 1),
+        alternates=("社保卡丢了",),
+        file="knowledge/insurance.yaml",
+        line=12,
+    )
+    other = Entry(
+        id="outpatient",
+        category="insurance",
+        question="门诊怎么报销？",
+        answer="……",
+        source="test",
+        updated=dt.date(2024, 1, 1),
+        file="knowledge/insurance.yaml",
+        line=40,
+    )
+    return KnowledgeBase(
+        categories=(Category("insurance", "医保", ("card-replace", "outpatient")),),
+        entries={e.id: e for e in (entry, other)},
+        settings=MatchSettings(suggest_threshold=45.0),
+    )
+
+
+def fake_rank(text: str, limit: int = 3) -> list[Candidate]:
+    if "卡" in text:
+        return [Candidate("card-replace", 58.0), Candidate("outpatient", 20.0)][:limit]
+    return [Candidate("outpatient", 21.0)][:limit]
+
+
+def test_suggest_alternates_for_a_near_entry() -> None:
+    group = Group(4, "医保卡掉了怎么办", ("医保卡掉了怎么办", "社保卡丢了", "医保卡不见了"))
+    (s,) = suggest_groups([group], make_kb(), fake_rank)
+    assert s.target == "card-replace"
+    assert [c.entry_id for c in s.nearest] == ["card-replace", "outpatient"]
+    assert "knowledge/insurance.yaml:12" in s.snippet
+    data = yaml.safe_load(s.snippet)
+    # the phrasing the entry already has is left out
+    assert data == {"id": "card-replace", "alternates": ["医保卡掉了怎么办", "医保卡不见了"]}
+
+
+def test_suggest_skeleton_for_a_new_question() -> None:
+    group = Group(3, "宠物狗打疫苗去哪里", ("宠物狗打疫苗去哪里", "狗狗疫苗在哪打"))
+    (s,) = suggest_groups([group], make_kb(), fake_rank, today=dt.date(2024, 6, 1))
+    assert s.target is None
+    (entry,) = yaml.safe_load(s.snippet)
+    assert entry["id"].startswith("TODO")
+    assert entry["question"] == "宠物狗打疫苗去哪里"
+    assert entry["alternates"] == ["狗狗疫苗在哪打"]
+    assert isinstance(entry["keywords"], list)
+    assert entry["answer"].startswith("TODO")
+    assert entry["source"].startswith("TODO")
+    assert entry["updated"] == dt.date(2024, 6, 1)
+    assert "outpatient (21.0)" in s.snippet
+
+
+def test_suggest_min_score_and_yaml_escaping() -> None:
+    tricky = '医保卡: "补办" #怎么弄'
+    group = Group(1, tricky, (tricky,))
+    (s,) = suggest_groups([group], make_kb(), fake_rank, min_score=90)
+    assert s.target is None  # 58 is below the asked-for 90
+    assert yaml.safe_load(s.snippet)[0]["question"] == tricky
+
+
+def test_suggest_command_output_is_valid_yaml(db: Path, parser, capsys, monkeypatch) -> None:
+    # the loader and matcher are stand-ins: this tests the command, not the matcher
+    kb = make_kb()
+    knowledge = types.ModuleType("policybot.knowledge")
+    knowledge.load = lambda directory: types.SimpleNamespace(kb=kb, problems=())
+    matcher = types.ModuleType("policybot.matcher")
+    matcher.Matcher = lambda kb: types.SimpleNamespace(rank=fake_rank)
+    monkeypatch.setitem(sys.modules, "policybot.knowledge", knowledge)
+    monkeypatch.setitem(sys.modules, "policybot.matcher", matcher)
+    assert run(parser, "suggest", "--db", str(db), "--since", "30d") == 0
+    out = capsys.readouterr().out
+    blocks = re.split(r"^── \d+\. .*$", out, flags=re.M)[1:]
+    assert len(blocks) == 3  # lost card (3), pet vaccine, "报销" (none of these)
+    # each block: two lines about the group, a blank line, then the snippet to paste
+    parsed = [yaml.safe_load(b.split("\n\n", 1)[1]) for b in blocks]
+    assert parsed[0] == {"id": "card-replace", "alternates": ["医保卡丢了怎么办"]}
+    assert [p[0]["question"] for p in parsed[1:]] == ["宠物打疫苗", "报销"]
+    assert "很久以前" not in out
+
+
+# -- staff page ---------------------------------------------------------------------------------
+
+
+def metadata() -> dict:
+    return yaml.safe_load((REPO / "staff" / "metadata.yml").read_text(encoding="utf-8"))
+
+
+def test_staff_metadata_canned_queries_run_and_hide_chat_hashes(db: Path) -> None:
+    data = metadata()
+    block = data["databases"]["policybot"]
+    queries = block["queries"]
+    assert {"unanswered_this_week", "unhelpful_answers", "daily_volume", "queries_by_entry"} <= set(queries)
+    assert block["allow_sql"] is False
+    assert block["tables"]["queries"]["allow"] is False
+    assert block["tables"]["staff_attempts"]["allow"] is False
+    with sqlite3.connect(db) as conn:
+        assert "chat_hash" not in [r[1] for r in conn.execute("PRAGMA table_info(query_log)")]
+        for name, q in queries.items():
+            assert "chat_hash" not in q["sql"], name
+            cur = conn.execute(q["sql"], {"entry_id": "outpatient"})
+            assert "chat_hash" not in [d[0] for d in cur.description], name
+            cur.fetchall()
+        unanswered = conn.execute(queries["unanswered_this_week"]["sql"]).fetchall()
+    assert unanswered[0][:2] == ("医保卡丢了怎么补办", 2)
+    assert "很久以前的问题" not in [r[0] for r in unanswered]
+
+
+def test_staff_metadata_is_renamed_for_the_served_file(tmp_path: Path) -> None:
+    data = review.staff_metadata(REPO / "staff" / "metadata.yml", "log")
+    assert "log" in data["databases"] and "policybot" not in data["databases"]
+    assert data["databases"]["log"]["queries"]["daily_volume"]["sql"]
+
+
+def test_datasette_command_is_read_only() -> None:
+    cmd = review.datasette_command("data/x.sqlite3", "m.json", port=9000)
+    assert cmd[:4] == [sys.executable, "-m", "datasette", "serve"]
+    joined = " ".join(cmd)
+    assert "default_allow_sql off" in joined and "allow_download off" in joined
+    assert "-i" not in cmd  # the live log is served through read-only connections, WAL included
+    assert "-i" in review.datasette_command("snap.sqlite3", "m.json", immutable=True)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "9000"
+
+
+def test_staff_web_without_db(tmp_path: Path, parser, capsys) -> None:
+    assert run(parser, "staff-web", "--db", str(tmp_path / "none.sqlite3")) == 1
