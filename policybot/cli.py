@@ -156,7 +156,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from policybot.tune import format_tuning, tune
 
     try:
-        questions = load_questions(args.file)
+        questions = [q for f in args.file for q in load_questions(f)]
     except QuestionSetError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -211,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     knowledge_opt(p)
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("tune", help="search thresholds on a labelled set and print the trade-off")
-    p.add_argument("file")
+    p = sub.add_parser("tune", help="search thresholds on labelled sets and print the trade-off")
+    p.add_argument("file", nargs="+", help="one or more question sets (combined)")
     p.add_argument("--holdout", type=float, default=0.3, help="share of the set held out for validation")
     p.add_argument("--seed", type=int, default=7)
     knowledge_opt(p)
