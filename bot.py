@@ -20,8 +20,11 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=cfg.log_level)
-    if args.console or not cfg.token:
+    console = args.console or not cfg.token
+    # In the console chat, log lines would interleave with the conversation: warnings only.
+    level = max(logging.getLevelName(cfg.log_level), logging.WARNING) if console else cfg.log_level
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
+    if console:
         from policybot.console import run_console
 
         return run_console(cfg, notice=not cfg.token)

@@ -63,6 +63,9 @@ class Config:
                 staff.add(int(part))
             except ValueError:
                 raise ConfigError(f"STAFF_IDS must be comma-separated Telegram user ids, got {part!r}") from None
+        log_level = env.get("POLICYBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"POLICYBOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
         try:
             reload_interval = float(env.get("POLICYBOT_RELOAD_INTERVAL", "5") or 5)
         except ValueError:
@@ -79,7 +82,7 @@ class Config:
             answer_threshold=_float_or_none(env, "POLICYBOT_ANSWER_THRESHOLD"),
             suggest_threshold=_float_or_none(env, "POLICYBOT_SUGGEST_THRESHOLD"),
             margin=_float_or_none(env, "POLICYBOT_MARGIN"),
-            log_level=env.get("POLICYBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_level=log_level,
         )
 
     def salt(self) -> str:

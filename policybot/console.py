@@ -106,6 +106,8 @@ async def chat_loop(service: Service, stdin: TextIO, stdout: TextIO, interactive
         line = await asyncio.to_thread(stdin.readline)
         if not line:  # end of input
             break
+        if service.knowledge_dir is not None:
+            service.reload_if_changed()  # editors see their edits without a restart
         out = chat.handle(line)
         if out is None:
             break
