@@ -48,23 +48,10 @@ class ConsoleChat:
         return render(reply)
 
     def press(self, button: Button) -> Reply:
-        s, lang = self.service, self.lang
-        if button.action == replies.ACT_PICK:
-            return s.choose(button.query_id, button.arg, lang) or replies.simple("expired", lang)
-        if button.action == replies.ACT_NONE:
-            return s.choose(button.query_id, None, lang) or replies.simple("expired", lang)
-        if button.action in (replies.ACT_HELPFUL, replies.ACT_UNHELPFUL):
-            return s.feedback(button.query_id, button.action == replies.ACT_HELPFUL, lang)
-        if button.action == replies.ACT_ENTRY:
-            return s.entry(button.arg, lang) or replies.simple("expired", lang)
-        if button.action == replies.ACT_TOPICS:
-            return replies.topics(s.kb, lang)
-        if button.action == replies.ACT_CATEGORY:
-            return replies.category(s.kb, button.arg, lang) or replies.simple("expired", lang)
         if button.action == replies.ACT_LANG and button.arg in LANGUAGES:
             self.lang = button.arg
             return replies.simple("lang_set", self.lang)
-        return replies.simple("expired", lang)
+        return self.service.press(button, self.lang) or replies.simple("expired", self.lang)
 
     def handle(self, line: str) -> str | None:
         """The reply to one input line; None means the chat is over."""

@@ -274,27 +274,6 @@ async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 # --- buttons --------------------------------------------------------------------------------
 
 
-def press(service: Service, button: Button, lang: str) -> Reply | None:
-    """The reply to a decoded button, as console.ConsoleChat.press; None = outdated button
-    (nothing recorded). ACT_LANG is handled by the caller (it changes user state)."""
-    kb = service.kb
-    if button.action == replies.ACT_PICK:
-        return service.choose(button.query_id, button.arg, lang)
-    if button.action == replies.ACT_NONE:
-        return service.choose(button.query_id, None, lang)
-    if button.action in (replies.ACT_HELPFUL, replies.ACT_UNHELPFUL):
-        if button.arg not in kb.entries:
-            return None  # feedback on an answer that no longer exists tells editors nothing
-        return service.feedback(button.query_id, button.action == replies.ACT_HELPFUL, lang)
-    if button.action == replies.ACT_ENTRY:
-        return service.entry(button.arg, lang)
-    if button.action == replies.ACT_TOPICS:
-        return replies.topics(kb, lang)
-    if button.action == replies.ACT_CATEGORY:
-        return replies.category(kb, button.arg, lang)
-    return None
-
-
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
@@ -312,7 +291,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         lang = button.arg
         reply = replies.simple("lang_set", lang)
     elif button is not None:
-        reply = press(_service(context), button, lang)
+        reply = _service(context).press(button, lang)
     if reply is None:
         reply = replies.simple("expired", lang)
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id

@@ -16,7 +16,7 @@ from pathlib import Path
 from policybot import replies
 from policybot.knowledge import LoadResult, load
 from policybot.matcher import MAX_QUERY_CHARS, Matcher
-from policybot.model import KnowledgeBase, MatchResult, MatchSettings, Reply, Status
+from policybot.model import Button, KnowledgeBase, MatchResult, MatchSettings, Reply, Status
 from policybot.querylog import QueryLog, QueryRecord, new_query_id
 from policybot.text import detect_script
 
@@ -130,6 +130,26 @@ class Service:
         if self.querylog is not None:
             self.querylog.feedback(query_id, helpful)
         return replies.simple("thanks_helpful" if helpful else "thanks_unhelpful", lang)
+
+    def press(self, button: Button, lang: str) -> Reply | None:
+        """The reply to a pressed button (console and Telegram alike); None means the button is
+        outdated and nothing was recorded. ACT_LANG is the caller's: it changes user state."""
+        kb = self.kb
+        if button.action == replies.ACT_PICK:
+            return self.choose(button.query_id, button.arg, lang)
+        if button.action == replies.ACT_NONE:
+            return self.choose(button.query_id, None, lang)
+        if button.action in (replies.ACT_HELPFUL, replies.ACT_UNHELPFUL):
+            if button.arg not in kb.entries:
+                return None  # feedback on an answer that no longer exists tells editors nothing
+            return self.feedback(button.query_id, button.action == replies.ACT_HELPFUL, lang)
+        if button.action == replies.ACT_ENTRY:
+            return self.entry(button.arg, lang)
+        if button.action == replies.ACT_TOPICS:
+            return replies.topics(kb, lang)
+        if button.action == replies.ACT_CATEGORY:
+            return replies.category(kb, button.arg, lang)
+        return None
 
     def welcome(self, lang: str) -> Reply:
         return replies.welcome(self.kb, lang, EXAMPLE_ENTRIES)
