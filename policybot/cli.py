@@ -46,6 +46,19 @@ def _matcher(args: argparse.Namespace):
     return Matcher(kb, settings)
 
 
+def _questions_and_matcher(args: argparse.Namespace, files: list[str]):
+    """The labelled questions of `files` and a matcher, or an exit code after printing why."""
+    from policybot.evaluate import QuestionSetError, load_questions
+
+    try:
+        questions = [q for f in files for q in load_questions(f)]
+    except QuestionSetError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    matcher = _matcher(args)
+    return (questions, matcher) if matcher is not None else EXIT_ERRORS
+
+
 # -- commands ------------------------------------------------------------------------------
 
 
@@ -97,22 +110,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from policybot.evaluate import (
-        QuestionSetError,
-        evaluate,
-        format_report,
-        format_side_by_side,
-        load_questions,
-    )
+    from policybot.evaluate import evaluate, format_report, format_side_by_side
 
-    try:
-        questions = load_questions(args.file)
-    except QuestionSetError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    matcher = _matcher(args)
-    if matcher is None:
-        return EXIT_ERRORS
+    loaded = _questions_and_matcher(args, [args.file])
+    if isinstance(loaded, int):
+        return loaded
+    questions, matcher = loaded
     report = evaluate(questions, matcher.match, progress=len(questions) >= 50 and not args.json)
     if not args.baselines:
         if args.json:
@@ -152,17 +155,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from policybot.evaluate import QuestionSetError, load_questions
     from policybot.tune import format_tuning, tune
 
-    try:
-        questions = [q for f in args.file for q in load_questions(f)]
-    except QuestionSetError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    matcher = _matcher(args)
-    if matcher is None:
-        return EXIT_ERRORS
+    loaded = _questions_and_matcher(args, args.file)
+    if isinstance(loaded, int):
+        return loaded
+    questions, matcher = loaded
     print(format_tuning(tune(matcher, questions, holdout=args.holdout, seed=args.seed), matcher.settings))
     return EXIT_OK
 
