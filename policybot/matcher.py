@@ -83,6 +83,7 @@ class _Phrasing:
     tokens: frozenset[str]
     pinyin: str
     english: bool = False
+    weight: float = 0.0  # idf weight of its tokens, set once the idf is known
 
 
 FEATURES = ("keyword", "coverage", "evidence", "fuzzy", "pinyin")
@@ -192,6 +193,8 @@ class Matcher:
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # A word the knowledge base has never used is strong evidence of another subject.
         self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
+        for ph in self._phrasings:
+            ph.weight = sum(self._w(t) for t in ph.tokens)
         # Homophone typo correction: pinyin of every multi-character knowledge term.
         self._by_pinyin: dict[tuple[str, ...], str] = {}
         # Typos are corrected only into the curated vocabulary (keywords and synonym terms),
@@ -222,14 +225,18 @@ class Matcher:
                 out.append(self._canon.get(w, w))
         return out
 
-    def _canonical_text(self, normalised: str) -> str:
+    def _segment(self, normalised: str) -> list[str]:
+        """jieba words of the text with its spaces removed (the character scorers' view)."""
+        return self._tok.lcut(normalised.replace(" ", ""))
+
+    def _canonical_text(self, words: list[str]) -> str:
         """Synonym variants replaced by their canonical term, for the character scorers."""
-        return "".join(self._canon.get(w, w) for w in self._tok.lcut(normalised.replace(" ", "")))
+        return "".join(self._canon.get(w, w) for w in words)
 
     def _phrasing(self, entry_id: str, raw: str, *, english: bool) -> _Phrasing:
         norm = textmod.normalise(raw, self._filler)
         tokens = frozenset(self._tokens(norm))
-        canon = self._canonical_text(norm)
+        canon = self._canonical_text(self._segment(norm))
         return _Phrasing(entry_id, canon, tokens, " ".join(_pinyin(canon)), english)
 
     def correct(self, normalised: str) -> str:
@@ -273,25 +280,25 @@ class Matcher:
     def _w(self, t: str) -> float:
         return self._idf.get(t, self._idf_unknown)
 
-    def analyse(self, query: str, limit: int | None = None) -> Analysis:
+    def analyse(self, query: str) -> Analysis:
         raw = query[:MAX_QUERY_CHARS]
         script = textmod.detect_script(raw)
         normalised = textmod.normalise(raw, self._filler)
         corrected = self.correct(normalised)
-        plain_tokens = [w for w in self._tok.lcut(corrected.replace(" ", "")) if w.strip()]
+        words = self._segment(corrected)  # segmented once: shown by explain, scored by fuzzy/pinyin
+        plain_tokens = [w for w in words if w.strip()]
         tokens = self._tokens(corrected)
         expanded = {w: self._canon[w] for w in plain_tokens if w in self._canon and self._canon[w] != w}
         oos = [t for t in self._out_of_scope if t and t in corrected]
         a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)
-        a.features = self._features(corrected, tokens, english=(script == LANG_EN))
+        a.features = self._features(self._canonical_text(words), tokens, english=(script == LANG_EN))
         a.scored = self.combine(a.features, bool(oos))
         return a
 
-    def _features(self, corrected: str, tokens: list[str], *, english: bool) -> dict[str, Features]:
+    def _features(self, canon: str, tokens: list[str], *, english: bool) -> dict[str, Features]:
         """Per entry, the best value of each feature over its phrasings (0-100 each)."""
         qset = set(tokens)
         wq = sum(self._w(t) for t in qset)
-        canon = self._canonical_text(corrected)
         qpy = " ".join(_pinyin(canon)) if not english else ""
         feats: dict[str, Features] = {}
         for ph in self._phrasings:
@@ -302,7 +309,7 @@ class Matcher:
                 wc = sum(self._w(t) for t in qset & ph.tokens)
                 # half "how much of the question this phrasing explains", half "how much of
                 # the phrasing the question contains": short and long questions both score.
-                keyword = 100 * (0.5 * wc / wq + 0.5 * wc / sum(self._w(t) for t in ph.tokens))
+                keyword = 100 * (0.5 * wc / wq + 0.5 * wc / ph.weight)
             fz = fuzz.ratio(canon, ph.text)
             # Unrelated Chinese strings share ~50% of pinyin letters: only the part above
             # that floor is evidence (it is what recovers homophone typos).
@@ -368,9 +375,8 @@ class Matcher:
         scored = a.scored
         top = scored[0] if scored else None
         if top is None or top.score < s.suggest_threshold:
-            cands = ()
             return MatchResult(a.query, a.normalised, Status.UNANSWERED,
-                               score=top.score if top else 0.0, candidates=cands, script=a.script)
+                               score=top.score if top else 0.0, script=a.script)
         second = scored[1].score if len(scored) > 1 else 0.0
         window = [x for x in scored[: s.max_candidates] if x.score >= s.suggest_threshold]
         cands = tuple(Candidate(x.entry_id, x.score) for x in window)
@@ -380,15 +386,15 @@ class Matcher:
         return MatchResult(a.query, a.normalised, Status.AMBIGUOUS, top.score, None, cands,
                            script=a.script)
 
-    def match(self, query: str) -> MatchResult:
-        a = self.analyse(query)
-        a.result = self.decide(a)
-        return a.result
-
     def explain(self, query: str) -> Analysis:
         a = self.analyse(query)
         a.result = self.decide(a)
         return a
+
+    def match(self, query: str) -> MatchResult:
+        result = self.explain(query).result
+        assert result is not None
+        return result
 
     def rank(self, query: str, limit: int = 3) -> list[Candidate]:
         """Nearest entries regardless of thresholds (for editors' suggestions)."""
