@@ -95,9 +95,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
             from policybot.console import render
-            from policybot.text import detect_script
 
-            reply = replies.build(matcher.kb, result, detect_script(question), "")
+            reply = replies.build(matcher.kb, result, result.script, "")
             print(render(reply))
         return EXIT_OK
     # One question per line on standard input, one JSON line each: a whole set in one process.

@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -294,6 +294,19 @@ class _File:
             out.append((lang, value))
         return out
 
+    def one_field_translations(
+        self, node: Node, what: str, key: str, read: Callable[[Node, str], str | None]
+    ) -> dict[str, str]:
+        """language -> text of a `translations:` mapping whose values are `{key: text}`."""
+        out: dict[str, str] = {}
+        for lang, value in self.languages(node, f"{what}: translations") or ():
+            t = self.fields(value, f"{what}: translation '{lang}'", (key,), (key,))
+            if t and key in t:
+                text = read(t[key], f"{what}: translation '{lang}' {key}")
+                if text is not None:
+                    out[lang] = text
+        return out
+
     def answer(self, node: Node, what: str) -> str | None:
         value = self.string(node, what, keep_leading=True)
         if value is not None and len(value) > MAX_ANSWER_CHARS:
@@ -512,13 +525,7 @@ class _Loader:
                 file.warning(c["id"], f"category id '{category_id}' differs from the file name '{stem}'")
             what = f"category '{category_id}'"
         title = file.string(c["title"], f"{what}: title") if "title" in c else None
-        titles: dict[str, str] = {}
-        for lang, value in file.languages(c.get("translations", _none()), f"{what}: translations") or ():
-            t = file.fields(value, f"{what}: translation '{lang}'", ("title",), ("title",))
-            if t and "title" in t:
-                text = file.string(t["title"], f"{what}: translation '{lang}' title")
-                if text is not None:
-                    titles[lang] = text
+        titles = file.one_field_translations(c.get("translations", _none()), what, "title", file.string)
         return category_id, title, titles
 
     def read_entry(self, file: _File, node: Node, number: int, category_id: str) -> Entry | None:
@@ -773,13 +780,7 @@ class _Loader:
             if texts == [] and text_key in f:
                 file.error(f[text_key], f"{what}: {text_key} is empty; nothing would ever trigger it")
             reply = file.answer(f["reply"], f"{what}: reply") if "reply" in f else None
-            replies: dict[str, str] = {}
-            for lang, value in file.languages(f.get("translations", _none()), f"{what}: translations") or ():
-                t = file.fields(value, f"{what}: translation '{lang}'", ("reply",), ("reply",))
-                if t and "reply" in t:
-                    text = file.answer(t["reply"], f"{what}: translation '{lang}' reply")
-                    if text is not None:
-                        replies[lang] = text
+            replies = file.one_field_translations(f.get("translations", _none()), what, "reply", file.answer)
             if special_id is not None and texts and reply is not None:
                 out.append((special_id, tuple(t for t, _ in texts), reply, MappingProxyType(replies)))
         return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 
 from policybot.model import (
     LANG_EN,
@@ -243,9 +244,9 @@ def entry_reply(kb: KnowledgeBase, entry: Entry, lang: str, query_id: str = "") 
     return Reply("\n\n".join(parts), tuple(rows))
 
 
-def _special_reply(body: str, translations: dict | object, lang: str) -> str:
-    if lang == LANG_EN and isinstance(translations, dict) and "en" in translations:
-        return str(translations["en"])
+def _special_reply(body: str, translations: Mapping[str, str], lang: str) -> str:
+    if lang == LANG_EN and "en" in translations:
+        return translations["en"]
     return _localise(body, lang)
 
 
@@ -254,10 +255,10 @@ def build(kb: KnowledgeBase, result: MatchResult, lang: str, query_id: str = "")
     if result.status is Status.EMERGENCY:
         em = next(e for e in kb.emergencies if e.id == result.special_id)
         # Nothing else: no buttons, no footer, nothing to read past the numbers.
-        return Reply(esc(_special_reply(em.reply.strip(), dict(em.translations), lang)))
+        return Reply(esc(_special_reply(em.reply.strip(), em.translations, lang)))
     if result.status is Status.SMALLTALK:
         st = next(s for s in kb.smalltalk if s.id == result.special_id)
-        body = esc(_special_reply(st.reply.strip(), dict(st.translations), lang))
+        body = esc(_special_reply(st.reply.strip(), st.translations, lang))
         return Reply(body, ((Button(text("browse_topics", lang), ACT_TOPICS),),))
     if result.status is Status.ANSWERED and result.entry_id in kb.entries:
         return entry_reply(kb, kb.entries[result.entry_id], lang, query_id)
