@@ -74,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(
             f"ok: {len(kb.entries)} entries in {len(kb.categories)} categories, "
             f"{sum(len(e.phrasings) for e in kb.entries.values())} phrasings, "
-            f"{len(kb.synonyms)} synonym groups, {len(kb.emergencies)} emergency groups; "
+            f"{len(kb.synonyms)} synonym groups, {len(kb.safety.rules)} safety rules in {len(kb.safety.kinds)} kinds; "
             f"{n_warn} warning(s); version {kb.version}"
         )
         return EXIT_OK
@@ -118,7 +118,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(questions, matcher.match, progress=len(questions) >= 50 and not args.json)
     if not args.baselines:
         if args.json:
-            print(json.dumps({"policybot": report.figures()}, ensure_ascii=False))
+            safety = {"recall_by_kind": report.recall_by_kind(), "false_emergencies": report.false_by()}
+            print(json.dumps({"policybot": report.figures(), "safety": safety}, ensure_ascii=False))
         else:
             print(format_report(report, f"policybot on {args.file} (knowledge {matcher.kb.version})"))
         return EXIT_OK

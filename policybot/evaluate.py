@@ -1,6 +1,9 @@
 """Scoring a labelled question set: the figures `eval` prints and `tune` optimises.
 
-A question set is YAML: a list of {q: question, expect: entry id | none | emergency}.
+A question set is YAML: a list of {q: question, expect: entry id | none | emergency |
+not-emergency}. An emergency may name its `kind` (medical, crisis, poisoning …): it then counts
+only when that kind's reply was sent. A `not-emergency` item (a look-alike: 吓死, 献血会不会晕倒)
+counts only against false emergencies; its `family` groups the report.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from policybot.model import MatchResult, Status
 
 NONE = "none"
 EMERGENCY = "emergency"
+NOT_EMERGENCY = "not-emergency"
 
 
 class QuestionSetError(ValueError):
@@ -25,6 +29,8 @@ class QuestionSetError(ValueError):
 class Question:
     q: str
     expect: str
+    kind: str | None = None  # emergencies: the kind whose reply must be sent
+    family: str | None = None  # look-alikes: idiom, risk-question, past …
 
 
 def load_questions(path: str | Path) -> list[Question]:
@@ -40,7 +46,9 @@ def load_questions(path: str | Path) -> list[Question]:
     for i, item in enumerate(data, 1):
         if not isinstance(item, dict) or not isinstance(item.get("q"), str) or not item.get("expect"):
             raise QuestionSetError(f"{path}: item {i} needs a text `q` and an `expect`")
-        out.append(Question(item["q"], str(item["expect"])))
+        kind, family = item.get("kind"), item.get("family")
+        out.append(Question(item["q"], str(item["expect"]), str(kind) if kind else None,
+                            str(family) if family else None))
     return out
 
 
@@ -51,20 +59,25 @@ class Outcome:
     id: str | None
     score: float
     candidates: tuple[str, ...]
+    kinds: tuple[str, ...] = ()  # the emergency kinds whose replies were sent
 
     @classmethod
     def of(cls, q: Question, r: MatchResult) -> Outcome:
-        return cls(q, str(r.status), r.entry_id, r.score, tuple(c.entry_id for c in r.candidates))
+        kinds = tuple((r.special_id or "").split(",")) if r.status is Status.EMERGENCY else ()
+        return cls(q, str(r.status), r.entry_id, r.score, tuple(c.entry_id for c in r.candidates), kinds)
 
     @property
     def in_scope(self) -> bool:
-        return self.question.expect not in (NONE, EMERGENCY)
+        return self.question.expect not in (NONE, EMERGENCY, NOT_EMERGENCY)
 
     @property
     def correct(self) -> bool:
         e = self.question.expect
         if e == EMERGENCY:
-            return self.status == Status.EMERGENCY
+            kind = self.question.kind
+            return self.status == Status.EMERGENCY and (kind is None or kind in self.kinds)
+        if e == NOT_EMERGENCY:
+            return self.status != Status.EMERGENCY
         if e == NONE:
             return self.status in (Status.UNANSWERED, Status.SMALLTALK)
         return self.status == Status.ANSWERED and self.id == e
@@ -76,7 +89,12 @@ class Outcome:
 
     @property
     def confident_wrong(self) -> bool:
-        return self.status == Status.ANSWERED and self.id != self.question.expect
+        # a look-alike answered from the knowledge base is fine: it only had not to fire
+        return (
+            self.status == Status.ANSWERED
+            and self.question.expect != NOT_EMERGENCY
+            and self.id != self.question.expect
+        )
 
 
 @dataclass
@@ -126,6 +144,32 @@ class Report:
     def misses(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.correct]
 
+    def recall_by_kind(self) -> dict[str, tuple[int, int]]:
+        """kind -> (caught, of)."""
+        out: dict[str, tuple[int, int]] = {}
+        for o in self.emergencies:
+            kind = o.question.kind or "-"
+            caught, total = out.get(kind, (0, 0))
+            out[kind] = (caught + o.correct, total + 1)
+        return dict(sorted(out.items()))
+
+    def false_by(self) -> dict[str, dict[str, int]]:
+        """Look-alikes that fired: by the kind that fired, and by the look-alike's family."""
+        by_kind: dict[str, int] = {}
+        by_family: dict[str, int] = {}
+        for o in self.outcomes:
+            if o.question.expect != EMERGENCY and o.status == Status.EMERGENCY:
+                for k in o.kinds:
+                    by_kind[k] = by_kind.get(k, 0) + 1
+                fam = o.question.family or "-"
+                by_family[fam] = by_family.get(fam, 0) + 1
+        families: dict[str, int] = {}
+        for o in self.outcomes:
+            if o.question.expect == NOT_EMERGENCY:
+                fam = o.question.family or "-"
+                families[fam] = families.get(fam, 0) + 1
+        return {"by_kind": by_kind, "by_family": by_family, "family_sizes": families}
+
     def figures(self) -> dict[str, float | int]:
         return {
             "questions": len(self.outcomes),
@@ -171,10 +215,21 @@ def format_report(report: Report, title: str = "") -> str:
     )
     for key, label, unit in FIGURE_LABELS:
         lines.append(f"  {label:<32} {f[key]:>6}{' ' + unit if unit else ''}")
+    if any(o.question.kind for o in report.emergencies) or any(
+        o.question.expect == NOT_EMERGENCY for o in report.outcomes
+    ):
+        lines.append("safety, per kind:")
+        for kind, (caught, total) in report.recall_by_kind().items():
+            lines.append(f"  {kind:<14} recall {100.0 * caught / total:5.1f} %  ({caught}/{total})")
+        false = report.false_by()
+        fired = ", ".join(f"{k} {n}" for k, n in sorted(false["by_kind"].items())) or "none"
+        lines.append(f"  false emergencies by kind fired: {fired}")
+        for fam, size in sorted(false["family_sizes"].items()):
+            lines.append(f"  look-alikes {fam:<18} {false['by_family'].get(fam, 0)} fired of {size}")
     misses = report.misses
     lines.append(f"misses ({len(misses)}):")
     for o in misses:
-        got = o.id or (",".join(o.candidates[:3]) if o.status == Status.AMBIGUOUS else "-")
+        got = o.id or (",".join(o.candidates[:3]) if o.status == Status.AMBIGUOUS else ",".join(o.kinds) or "-")
         lines.append(f"  [{o.status:<10}] expect {o.question.expect:<28} got {got:<40} {o.score:5.1f}  {o.question.q}")
     return "\n".join(lines)
 

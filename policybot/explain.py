@@ -8,6 +8,26 @@ if TYPE_CHECKING:
     from policybot.matcher import Analysis, Matcher
 
 
+def format_safety(a: Analysis) -> list[str]:
+    """Why the safety net fired (kind, rule, the words that matched) or what it held back."""
+    d = a.safety
+    if d is None:
+        return []
+    out = []
+    for h in d.fired:
+        out.append(f"safety:       {h.kind} — rule '{h.rule}' matched {' + '.join(h.words)} in “{h.sentence}”")
+    for h in d.suppressed:
+        out.append(
+            f"safety:       not fired — rule '{h.rule}' ({h.kind}) matched {' + '.join(h.words)}, "
+            f"but guard '{h.guard}' says it is not an emergency"
+        )
+    if d.watch:
+        out.append("risk words:   " + ", ".join(d.watch) + " (listed for staff as a possible emergency)")
+    if not out:
+        out.append("safety:       no emergency rule matched")
+    return out
+
+
 def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
     s = matcher.settings
     r = a.result
@@ -16,6 +36,11 @@ def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
         f"script:       {a.script}",
         f"normalised:   {a.normalised}",
     ]
+    lines.extend(format_safety(a))
+    if r is not None and r.status == "emergency":
+        lines.append("")
+        lines.append(f"decision:     emergency ({r.special_id}): the safety net fired, nothing was scored")
+        return "\n".join(lines)
     if a.corrected != a.normalised:
         lines.append(f"typo-fixed:   {a.corrected}")
     lines.append(f"tokens:       {' | '.join(a.tokens) or '-'}")

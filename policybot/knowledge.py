@@ -26,13 +26,17 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from policybot.model import (
     LANGUAGES,
     Category,
-    Emergency,
     Entry,
     KnowledgeBase,
     MatchSettings,
+    Safety,
+    SafetyGuard,
+    SafetyKind,
+    SafetyRule,
     Smalltalk,
     Translation,
 )
+from policybot.safety import SafetyNet, phrase_key
 from policybot.text import normalise
 
 ERROR = "error"
@@ -61,6 +65,8 @@ _ENTRY_FIELDS = (
     "keywords",
     "answer",
     "source",
+    "references",
+    "verified_numbers",
     "updated",
     "review_by",
     "related",
@@ -70,6 +76,9 @@ _ENTRY_REQUIRED = ("id", "question", "answer", "source", "updated")
 _PERCENT_SETTINGS = ("answer_threshold", "suggest_threshold", "margin", "near_duplicate_similarity")
 _SETTINGS_FIELDS = (*_PERCENT_SETTINGS, "max_candidates", "weights")
 MAX_CANDIDATES_RANGE = (1, 10)
+# The kinds the safety net cannot do without, and what goes unrecognised without them.
+REQUIRED_SAFETY_KINDS = {"medical": "medical emergencies (120)", "crisis": "suicide and self-harm (12356)"}
+REQUIRED_SAFETY_KINDS_NUMBERS = {"medical": ("120",), "crisis": ("12356", "120")}
 
 
 @dataclass(frozen=True)
@@ -349,7 +358,9 @@ class _Loader:
         self.synonyms: tuple[tuple[str, ...], ...] = ()
         self.filler: tuple[str, ...] = ()
         self.out_of_scope: tuple[str, ...] = ()
-        self.emergencies: tuple[Emergency, ...] = ()
+        self.safety = Safety()
+        self.safety_file: str | None = None
+        self.smalltalk_patterns: list[tuple[str, str, str, int]] = []  # text, id, file, line
         self.smalltalk: tuple[Smalltalk, ...] = ()
         self.settings = MatchSettings()
 
@@ -360,16 +371,18 @@ class _Loader:
         version = self.read_all()
         self.check_phrasings()
         self.check_related()
+        self.check_safety()
         problems = tuple(sorted(self.problems, key=lambda p: (p.file, p.line)))
         if any(p.severity == ERROR for p in problems):
             return LoadResult(None, problems)
         kb = KnowledgeBase(
-            categories=tuple(self.categories),
+            # editors set `order`; the file name breaks ties
+            categories=tuple(sorted(self.categories, key=lambda c: (c.order, c.file))),
             entries=self.entries,
             synonyms=self.synonyms,
             filler=self.filler,
             out_of_scope=self.out_of_scope,
-            emergencies=self.emergencies,
+            safety=self.safety,
             smalltalk=self.smalltalk,
             settings=self.settings,
             version=version,
@@ -481,9 +494,9 @@ class _Loader:
         top = file.fields(root, "top level", ("category", "entries"), ("category", "entries"))
         if top is None:
             return
-        category_id, title, titles = None, None, {}
+        category_id, title, titles, order = None, None, {}, 0
         if "category" in top:
-            category_id, title, titles = self.read_category_header(file, top["category"])
+            category_id, title, titles, order = self.read_category_header(file, top["category"])
         entry_ids: list[str] = []
         if "entries" in top:
             node = top["entries"]
@@ -498,15 +511,17 @@ class _Loader:
                         entry_ids.append(entry.id)
         if category_id is not None and title is not None:
             self.categories.append(
-                Category(category_id, title, tuple(entry_ids), MappingProxyType(titles), file.path)
+                Category(category_id, title, tuple(entry_ids), MappingProxyType(titles), file.path, order)
             )
 
-    def read_category_header(self, file: _File, node: Node) -> tuple[str | None, str | None, dict[str, str]]:
+    def read_category_header(
+        self, file: _File, node: Node
+    ) -> tuple[str | None, str | None, dict[str, str], int]:
         peeked = _peek(node, "id")
         what = f"category '{peeked}'" if peeked else "category"
-        c = file.fields(node, what, ("id", "title", "translations"), ("id", "title"))
+        c = file.fields(node, what, ("id", "title", "order", "translations"), ("id", "title"))
         if c is None:
-            return None, None, {}
+            return None, None, {}, 0
         category_id = file.string(c["id"], "category id") if "id" in c else None
         if category_id is not None:
             if not ID_PATTERN.match(category_id):
@@ -526,7 +541,8 @@ class _Loader:
             what = f"category '{category_id}'"
         title = file.string(c["title"], f"{what}: title") if "title" in c else None
         titles = file.one_field_translations(c.get("translations", _none()), what, "title", file.string)
-        return category_id, title, titles
+        order = file.number(c["order"], f"{what}: order", 0, None, integer=True) if "order" in c else None
+        return category_id, title, titles, int(order) if order is not None else 0
 
     def read_entry(self, file: _File, node: Node, number: int, category_id: str) -> Entry | None:
         peeked = _peek(node, "id")
@@ -561,6 +577,8 @@ class _Loader:
                 e["review_by"], f"{what}: review_by {review_by} has passed; check the answer is still true"
             )
         related = opt_strings("related")
+        references = opt_strings("references")
+        verified_numbers = opt_strings("verified_numbers")
         translations = self.read_translations(file, e, what)
 
         seen_keywords: dict[str, int] = {}
@@ -593,6 +611,8 @@ class _Loader:
             question=question,
             answer=answer,
             source=source,
+            references=tuple(t for t, _ in references),
+            verified_numbers=tuple(t for t, _ in verified_numbers),
             updated=updated,
             alternates=tuple(t for t, _ in alternates),
             keywords=tuple(t for t, _ in keywords),
@@ -737,9 +757,160 @@ class _Loader:
                 setattr(self, key, tuple(dict.fromkeys(v for v, _ in values)))
 
     def read_safety(self, file: _File, root: Node) -> None:
-        self.emergencies = tuple(
-            Emergency(*item) for item in self.read_specials(file, root, "emergencies", "triggers")
-        )
+        self.safety_file = file.path
+        top = file.fields(root, "safety.yaml", ("kinds", "rules", "guards", "watch"), ("kinds", "rules"))
+        if top is None:
+            return
+        kinds = [k for k in (self.read_safety_kind(file, n, i) for i, n in enumerate(self.items(file, top, "kinds"), 1)) if k]
+        kind_ids = {k.id for k in kinds}
+        for required in REQUIRED_SAFETY_KINDS:
+            if required not in kind_ids and "kinds" in top:
+                file.error(
+                    top["kinds"],
+                    f"safety.yaml defines no '{required}' kind: "
+                    f"{REQUIRED_SAFETY_KINDS[required]} would never be recognised",
+                )
+        rules = []
+        seen: dict[str, int] = {}
+        for number, node in enumerate(self.items(file, top, "rules"), 1):
+            rule = self.read_safety_rule(file, node, number, kind_ids)
+            if rule is None:
+                continue
+            if rule.id in seen:
+                file.error(node, f"duplicate rule id '{rule.id}' (first at line {seen[rule.id]})")
+                continue
+            seen[rule.id] = rule.line
+            rules.append(rule)
+        guards = []
+        for number, node in enumerate(self.items(file, top, "guards"), 1):
+            guard = self.read_safety_guard(file, node, number, kind_ids)
+            if guard is not None:
+                guards.append(guard)
+        watch = [w for w, _ in (file.strings(top["watch"], "watch") or [])] if "watch" in top else []
+        self.safety = Safety(tuple(kinds), tuple(rules), tuple(guards), tuple(dict.fromkeys(watch)))
+
+    def items(self, file: _File, top: dict[str, Node], key: str) -> list[Node]:
+        node = top.get(key)
+        if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL):
+            return []
+        if not isinstance(node, SequenceNode):
+            file.error(node, f"'{key}' must be a list, got {_kind(node)}")
+            return []
+        return list(node.value)
+
+    def read_safety_kind(self, file: _File, node: Node, number: int) -> SafetyKind | None:
+        peeked = _peek(node, "id")
+        what = f"kind '{peeked}'" if peeked else f"kind #{number}"
+        f = file.fields(node, what, ("id", "numbers", "reply", "translations"), ("id", "numbers", "reply"))
+        if f is None:
+            return None
+        kind_id = file.string(f["id"], f"{what}: id") if "id" in f else None
+        if kind_id is not None and not ID_PATTERN.match(kind_id):
+            file.error(f["id"], f"{what}: id must be kebab-case (a-z, 0-9 and single hyphens)")
+        numbers = [n for n, _ in (file.strings(f["numbers"], f"{what}: numbers") or [])] if "numbers" in f else []
+        if "numbers" in f and not numbers:
+            file.error(f["numbers"], f"{what}: numbers is empty; say which numbers the reply must give")
+        for must in REQUIRED_SAFETY_KINDS_NUMBERS.get(kind_id or "", ()):
+            if numbers and must not in numbers:
+                file.error(f["numbers"], f"{what}: numbers must include {must}")
+        reply = file.answer(f["reply"], f"{what}: reply") if "reply" in f else None
+        replies = file.one_field_translations(f.get("translations", _none()), what, "reply", file.answer)
+        texts = [("reply", reply, f.get("reply"))] + [
+            (f"translation '{lang}' reply", text, f.get("translations")) for lang, text in replies.items()
+        ]
+        for label, text, at in texts:
+            for n in numbers:
+                if text is not None and at is not None and not re.search(rf"(?<!\d){re.escape(n)}(?!\d)", text):
+                    file.error(at, f"{what}: {label} does not give {n}; residents in danger must see it")
+        if kind_id is None or reply is None or not numbers:
+            return None
+        return SafetyKind(kind_id, tuple(numbers), reply, MappingProxyType(replies))
+
+    def read_safety_rule(self, file: _File, node: Node, number: int, kind_ids: set[str]) -> SafetyRule | None:
+        peeked = _peek(node, "id")
+        what = f"rule '{peeked}'" if peeked else f"rule #{number}"
+        f = file.fields(node, what, ("id", "kind", "phrases", "all"), ("id", "kind"))
+        if f is None:
+            return None
+        rule_id = file.string(f["id"], f"{what}: id") if "id" in f else None
+        kind = file.string(f["kind"], f"{what}: kind") if "kind" in f else None
+        if kind is not None and kind not in kind_ids:
+            file.error(f["kind"], f"{what}: unknown kind '{kind}'{_hint(kind, kind_ids)}")
+            kind = None
+        phrases: list[str] = []
+        groups: list[tuple[str, ...]] = []
+        if ("phrases" in f) == ("all" in f):
+            file.error(node, f"{what}: give either 'phrases' (any one fires) or 'all' (one of each list fires)")
+        elif "phrases" in f:
+            phrases = [p for p, _ in (file.strings(f["phrases"], f"{what}: phrases") or [])]
+            if not phrases:
+                file.error(f["phrases"], f"{what}: phrases is empty; the rule would never fire")
+        else:
+            lists = f["all"]
+            if not isinstance(lists, SequenceNode) or len(lists.value) < 2:
+                file.error(lists, f"{what}: 'all' must be a list of two or more lists of phrases")
+            else:
+                for i, group in enumerate(lists.value, 1):
+                    terms = [p for p, _ in (file.strings(group, f"{what}: all list {i}") or [])]
+                    if not terms:
+                        file.error(group, f"{what}: all list {i} is empty; the rule would never fire")
+                    groups.append(tuple(terms))
+        for p in (*phrases, *(t for g in groups for t in g)):
+            if not phrase_key(p):
+                file.error(node, f"{what}: phrase '{p}' has no letters to match")
+        if rule_id is None or kind is None or not (phrases or (groups and all(groups))):
+            return None
+        return SafetyRule(rule_id, kind, tuple(phrases), tuple(groups), _line(node))
+
+    def read_safety_guard(self, file: _File, node: Node, number: int, kind_ids: set[str]) -> SafetyGuard | None:
+        peeked = _peek(node, "id")
+        what = f"guard '{peeked}'" if peeked else f"guard #{number}"
+        f = file.fields(node, what, ("id", "kinds", "mask", "when", "unless", "before"), ("id",))
+        if f is None:
+            return None
+        guard_id = file.string(f["id"], f"{what}: id") if "id" in f else None
+
+        def read(key: str) -> tuple[str, ...]:
+            return tuple(t for t, _ in (file.strings(f[key], f"{what}: {key}") or [])) if key in f else ()
+
+        kinds, mask, when, unless, before = (read(k) for k in ("kinds", "mask", "when", "unless", "before"))
+        for k in kinds:
+            if k not in kind_ids:
+                file.error(f["kinds"], f"{what}: unknown kind '{k}'{_hint(k, kind_ids)}")
+        if not mask and not when and not before:
+            file.error(node, f"{what}: give 'mask' (never emergencies), 'when' (not-an-emergency context) or 'before' (negations)")
+        if unless and not when:
+            file.warning(f["unless"], f"{what}: 'unless' does nothing without 'when'")
+        if guard_id is None:
+            return None
+        return SafetyGuard(guard_id, mask, when, unless, kinds, before)
+
+    def check_safety(self) -> None:
+        """No safety file, no net: an error. Phrasings the net would catch: a warning each."""
+        if self.safety_file is None:
+            self.directory_error(
+                "safety.yaml is missing: without it no emergency gets 120 or 12356; "
+                "restore it from version control"
+            )
+            return
+        if not self.safety.rules:
+            return
+        net = SafetyNet(self.safety)
+        texts = [(t, f"entry '{eid}'", path, line) for t, eid, path, line in self.phrasings]
+        texts += [(t, f"smalltalk '{sid}'", path, line) for t, sid, path, line in self.smalltalk_patterns]
+        for text, owner, path, line in texts:
+            found = net.detect(text)
+            if found.emergency:
+                hit = found.fired[0]
+                self.problems.append(
+                    Problem(
+                        path,
+                        line,
+                        WARNING,
+                        f"{owner}: '{_short(text)}' would get the {hit.kind} emergency reply "
+                        f"(rule '{hit.rule}': {' + '.join(hit.words)}); reword it or add a guard",
+                    )
+                )
 
     def read_smalltalk(self, file: _File, root: Node) -> None:
         self.smalltalk = tuple(
@@ -749,7 +920,7 @@ class _Loader:
     def read_specials(
         self, file: _File, root: Node, list_key: str, text_key: str
     ) -> list[tuple[str, tuple[str, ...], str, Mapping[str, str]]]:
-        """Emergencies and smalltalk share a shape: id, texts that trigger them, a reply."""
+        """Small talk: id, the whole messages that trigger it, a reply."""
         out: list[tuple[str, tuple[str, ...], str, Mapping[str, str]]] = []
         top = file.fields(root, Path(file.path).name, (list_key,))
         if not top or list_key not in top:
@@ -781,6 +952,8 @@ class _Loader:
                 file.error(f[text_key], f"{what}: {text_key} is empty; nothing would ever trigger it")
             reply = file.answer(f["reply"], f"{what}: reply") if "reply" in f else None
             replies = file.one_field_translations(f.get("translations", _none()), what, "reply", file.answer)
+            for text, text_node in texts or ():
+                self.smalltalk_patterns.append((text, special_id or "?", file.path, _line(text_node)))
             if special_id is not None and texts and reply is not None:
                 out.append((special_id, tuple(t for t, _ in texts), reply, MappingProxyType(replies)))
         return out

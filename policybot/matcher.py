@@ -1,7 +1,7 @@
 """Matching a resident's question to a knowledge entry.
 
-The index is built once per knowledge base. A question goes through: emergency triggers
-(before anything else) → normalisation (text.normalise, filler removed) → homophone typo
+The index is built once per knowledge base. A question goes through: the safety net
+(`safety.SafetyNet`, on the whole message, before anything else) → normalisation (text.normalise, filler removed) → homophone typo
 correction against the knowledge base's own vocabulary (pinyin) → jieba segmentation with
 the knowledge terms as a user dictionary → synonym canonicalisation → a hybrid score per
 entry on an absolute 0-100 scale:
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 
 from policybot import text as textmod
+from policybot.safety import Detection, SafetyNet
 from policybot.model import (
     LANG_EN,
     Candidate,
@@ -127,6 +128,7 @@ class Analysis:
     expanded: dict[str, str]  # token -> canonical synonym it was replaced by
     out_of_scope: list[str]
     script: str
+    safety: Detection | None = None
     features: dict[str, Features] = field(default_factory=dict)
     scored: list[Scored] = field(default_factory=list)
     result: MatchResult | None = None
@@ -151,11 +153,8 @@ class Matcher:
             for f in forms:
                 self._canon.setdefault(f, forms[0])
         self._out_of_scope = tuple(sorted({textmod.normalise(t) for t in kb.out_of_scope if t}))
-        self._emergency = [
-            (e.id, tuple(sorted({textmod.normalise(t) for t in e.triggers if t}, key=len, reverse=True)))
-            for e in kb.emergencies
-        ]
-        self._smalltalk = {
+        self.safety = SafetyNet(kb.safety)
+        self._smalltalk_ids = {
             textmod.normalise(p): s.id for s in kb.smalltalk for p in s.patterns if textmod.normalise(p)
         }
         # Knowledge terms segment whole ("两癌筛查", "家庭医生").
@@ -357,37 +356,42 @@ class Matcher:
 
     # -- decisions -------------------------------------------------------------------
 
-    def _special(self, normalised: str) -> tuple[Status, str] | None:
-        compact = normalised.replace(" ", "")
-        for eid, triggers in self._emergency:
-            if any(t.replace(" ", "") in compact for t in triggers):
-                return Status.EMERGENCY, eid
-        st = self._smalltalk.get(normalised) or self._smalltalk.get(compact)
-        if st is not None:
-            return Status.SMALLTALK, st
-        return None
+    def _smalltalk(self, normalised: str) -> str | None:
+        return self._smalltalk_ids.get(normalised) or self._smalltalk_ids.get(normalised.replace(" ", ""))
 
     def decide(self, a: Analysis) -> MatchResult:
         s = self.settings
-        special = self._special(a.normalised) or self._special(a.corrected)
-        if special is not None:
-            return MatchResult(a.query, a.normalised, special[0], special_id=special[1], script=a.script)
+        risk = a.safety.watch if a.safety is not None else ()
+        st = self._smalltalk(a.normalised) or self._smalltalk(a.corrected)
+        if st is not None:
+            return MatchResult(a.query, a.normalised, Status.SMALLTALK, special_id=st, script=a.script, risk=risk)
         scored = a.scored
         top = scored[0] if scored else None
         if top is None or top.score < s.suggest_threshold:
             return MatchResult(a.query, a.normalised, Status.UNANSWERED,
-                               score=top.score if top else 0.0, script=a.script)
+                               score=top.score if top else 0.0, script=a.script, risk=risk)
         second = scored[1].score if len(scored) > 1 else 0.0
         window = [x for x in scored[: s.max_candidates] if x.score >= s.suggest_threshold]
         cands = tuple(Candidate(x.entry_id, x.score) for x in window)
         if top.score >= s.answer_threshold and top.score - second >= s.margin:
             return MatchResult(a.query, a.normalised, Status.ANSWERED, top.score, top.entry_id,
-                               cands, script=a.script)
+                               cands, script=a.script, risk=risk)
         return MatchResult(a.query, a.normalised, Status.AMBIGUOUS, top.score, None, cands,
-                           script=a.script)
+                           script=a.script, risk=risk)
 
     def explain(self, query: str) -> Analysis:
+        """The safety net first, on the whole message; scoring only when it did not fire."""
+        detection = self.safety.detect(query)
+        if detection.emergency:
+            raw = query[:MAX_QUERY_CHARS]
+            a = Analysis(raw, textmod.normalise(raw, self._filler), "", [], [], {}, [],
+                         textmod.detect_script(raw), detection)
+            a.corrected = a.normalised
+            a.result = MatchResult(a.query, a.normalised, Status.EMERGENCY,
+                                   special_id=",".join(detection.kinds), script=a.script)
+            return a
         a = self.analyse(query)
+        a.safety = detection
         a.result = self.decide(a)
         return a
 

@@ -32,12 +32,14 @@ class Entry:
     category: str
     question: str
     answer: str
-    source: str
+    source: str  # resident-facing name of where the facts come from (shown in the footer)
     updated: dt.date
     alternates: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     review_by: dt.date | None = None
     related: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()  # editors' references (seed documents, notices); never shown
+    verified_numbers: tuple[str, ...] = ()  # local phone numbers an editor has checked
     # language code ("en") -> translation
     translations: Mapping[str, Translation] = field(default_factory=dict, compare=False)
     file: str = ""
@@ -57,20 +59,57 @@ class Category:
     # language code ("en") -> title
     titles: Mapping[str, str] = field(default_factory=dict, compare=False)
     file: str = ""
+    order: int = 0  # editorial order in /topics (lower first)
 
     def title_for(self, lang: str) -> str:
         return self.titles.get(lang, self.title)
 
 
 @dataclass(frozen=True)
-class Emergency:
-    """A group of emergency triggers and the reply they get (knowledge/safety.yaml)."""
+class SafetyKind:
+    """A kind of emergency and the reply it gets (knowledge/safety.yaml): medical, crisis …"""
 
     id: str
-    triggers: tuple[str, ...]
+    numbers: tuple[str, ...]  # numbers its reply must give (check enforces it)
     reply: str
     # language code ("en") -> reply
     translations: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    """Fires on one of `phrases`, or on one phrase of every group in `all` within a sentence."""
+
+    id: str
+    kind: str
+    phrases: tuple[str, ...] = ()
+    all: tuple[tuple[str, ...], ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class SafetyGuard:
+    """What is not an emergency. `mask`: phrases blanked before matching (idioms). `when`: a
+    sentence with one of these does not fire (for `kinds`, all when empty) unless it also
+    has one of `unless`. `before`: negations; a phrase right after one does not count."""
+
+    id: str
+    mask: tuple[str, ...] = ()
+    when: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    before: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Safety:
+    kinds: tuple[SafetyKind, ...] = ()
+    rules: tuple[SafetyRule, ...] = ()
+    guards: tuple[SafetyGuard, ...] = ()
+    watch: tuple[str, ...] = ()  # weaker risk words: never fire, shown to staff
+
+    def kind(self, kind_id: str) -> SafetyKind | None:
+        return next((k for k in self.kinds if k.id == kind_id), None)
 
 
 @dataclass(frozen=True)
@@ -105,7 +144,7 @@ class KnowledgeBase:
     synonyms: tuple[tuple[str, ...], ...] = ()  # each group: canonical term first
     filler: tuple[str, ...] = ()  # phrases removed before matching (请问, 我想问一下 ...)
     out_of_scope: tuple[str, ...] = ()  # terms that mark a question as not ours (宠物, 股票 ...)
-    emergencies: tuple[Emergency, ...] = ()
+    safety: Safety = field(default_factory=Safety)
     smalltalk: tuple[Smalltalk, ...] = ()
     settings: MatchSettings = field(default_factory=MatchSettings)
     version: str = ""  # short content hash, logged with every query
@@ -140,8 +179,9 @@ class MatchResult:
     score: float = 0.0  # best entry's score, 0-100
     entry_id: str | None = None  # set only when answered
     candidates: tuple[Candidate, ...] = ()  # distinct entries, best first
-    special_id: str | None = None  # emergency or smalltalk id
+    special_id: str | None = None  # smalltalk id, or the emergency kinds joined by ","
     script: str = LANG_HANS  # the language/script the question was written in
+    risk: tuple[str, ...] = ()  # weaker risk words seen in a question that did not fire (for staff)
 
     def to_json(self) -> dict:
         return {

@@ -253,9 +253,7 @@ def _special_reply(body: str, translations: Mapping[str, str], lang: str) -> str
 def build(kb: KnowledgeBase, result: MatchResult, lang: str, query_id: str = "") -> Reply:
     """The one reply to a resident's question."""
     if result.status is Status.EMERGENCY:
-        em = next(e for e in kb.emergencies if e.id == result.special_id)
-        # Nothing else: no buttons, no footer, nothing to read past the numbers.
-        return Reply(esc(_special_reply(em.reply.strip(), em.translations, lang)))
+        return emergency(kb, (result.special_id or "").split(","), lang)
     if result.status is Status.SMALLTALK:
         st = next(s for s in kb.smalltalk if s.id == result.special_id)
         body = esc(_special_reply(st.reply.strip(), st.translations, lang))
@@ -269,19 +267,35 @@ def build(kb: KnowledgeBase, result: MatchResult, lang: str, query_id: str = "")
             if c.entry_id in kb.entries
         ]
         rows.append((Button(text("none_of_these", lang), ACT_NONE, "", query_id),))
-        return Reply(esc(text("did_you_mean", lang)), tuple(rows))
+        return Reply(esc(text("did_you_mean", lang)) + _safety_line(lang), tuple(rows))
     return unanswered(lang)
+
+
+def emergency(kb: KnowledgeBase, kind_ids: list[str], lang: str) -> Reply:
+    """The reply of each kind that fired, in safety.yaml order: nothing else, no buttons, no
+    footer, nothing to read past the numbers."""
+    wanted = set(kind_ids)
+    kinds = [k for k in kb.safety.kinds if k.id in wanted] or list(kb.safety.kinds[:1])
+    return Reply("\n\n".join(esc(_special_reply(k.reply.strip(), k.translations, lang)) for k in kinds))
+
+
+def _safety_line(lang: str) -> str:
+    """Under every "sorry" and "did you mean": a missed emergency still shows the numbers."""
+    return "\n\n" + esc(text("emergency_line", lang))
 
 
 def unanswered(lang: str) -> Reply:
     return Reply(
-        esc(text("unanswered", lang)),
+        esc(text("unanswered", lang)) + _safety_line(lang),
         ((Button(text("browse_topics", lang), ACT_TOPICS),),),
     )
 
 
 def none_of_these(lang: str) -> Reply:
-    return Reply(esc(text("none_reply", lang)), ((Button(text("browse_topics", lang), ACT_TOPICS),),))
+    return Reply(
+        esc(text("none_reply", lang)) + _safety_line(lang),
+        ((Button(text("browse_topics", lang), ACT_TOPICS),),),
+    )
 
 
 def simple(key: str, lang: str) -> Reply:
