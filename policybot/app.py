@@ -172,12 +172,24 @@ def _schedule_jobs(application: Application, cfg: Config, querylog: QueryLog | N
 
 
 async def reload_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Hot reload: a broken edit is logged by Service.reload and the old knowledge keeps serving."""
+    """Hot reload: a broken edit is logged by Service.reload and the old knowledge keeps serving;
+    every staff member is told why, since a refused edit may be one that broke the safety net."""
     service: Service = context.bot_data[handlers.SERVICE]
+    cfg: Config = context.bot_data[handlers.CONFIG]
+    serving = service.kb.version
     try:
-        await asyncio.to_thread(service.reload_if_changed)
+        result = await asyncio.to_thread(service.reload_if_changed)
     except Exception:
         log.exception("knowledge reload failed; still serving version %s", service.kb.version)
+        return
+    if result is None or result.kb is not None:
+        return
+    body = handlers.format_reload(result, serving)
+    for staff_id in sorted(cfg.staff_ids):
+        try:
+            await context.bot.send_message(staff_id, body, parse_mode="HTML")
+        except Exception:  # one unreachable staff member must not stop the others
+            log.warning("could not tell a staff member about the refused reload")
 
 
 async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -38,7 +38,7 @@ from policybot import callbacks, replies
 from policybot.config import Config
 from policybot.knowledge import LoadResult
 from policybot.model import LANG_EN, LANG_HANS, LANG_HANT, Button, Reply
-from policybot.querylog import Group, QueryLog, Stats
+from policybot.querylog import Group, PossibleEmergency, QueryLog, Stats
 from policybot.service import Service
 from policybot.text import detect_script
 
@@ -338,15 +338,25 @@ def format_stats(title: str, stats: Stats) -> str:
         ("smalltalk", "闲聊"),
     ):
         lines.append(f"{status} {zh}: {stats.count(status)} ({stats.share(status):.0%})")
+        if status == "emergency" and stats.emergency_kinds:
+            lines.append("  " + ", ".join(f"{k} {n}" for k, n in stats.emergency_kinds.items()))
     lines.append(f"👍 helpful 有帮助: {stats.helpful}　👎 unhelpful 没帮助: {stats.unhelpful}")
     lines.append(f"did-you-mean picked 选中: {stats.chose_entry}　none 都不是: {stats.chose_none}")
     return "\n".join(lines)
 
 
-def format_groups(groups: Sequence[Group]) -> str:
+def format_groups(groups: Sequence[Group], possible: Sequence[PossibleEmergency] = ()) -> str:
+    lines = []
+    if possible:
+        # first: questions the safety net did not flag but that carry risk words
+        lines.append("<b>⚠️ Possible emergencies — please read 可能的紧急情况，请阅读</b>")
+        for p in possible:
+            lines.append(f"• {replies.esc(p.text[:200])} <i>({replies.esc(', '.join(p.risk))})</i>")
+        lines.append("")
     if not groups:
-        return "No unanswered questions this week. 本周没有未回答的问题。"
-    lines = ["<b>Unanswered this week 本周未回答</b>"]
+        lines.append("No unanswered questions this week. 本周没有未回答的问题。")
+        return "\n".join(lines)
+    lines.append("<b>Unanswered this week 本周未回答</b>")
     for i, group in enumerate(groups, 1):
         lines.append(f"{i}. ({group.count}×) {replies.esc(group.example)}")
     return "\n".join(lines)
@@ -391,7 +401,8 @@ async def unanswered_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     await querylog.flush()
     since = _local_midnight(dt.datetime.now().astimezone()) - dt.timedelta(days=6)
     groups = await querylog.unanswered_groups(since, limit=UNANSWERED_GROUPS)
-    await _send(update, context, Reply(format_groups(groups)))
+    possible = await querylog.possible_emergencies(since, limit=UNANSWERED_GROUPS)
+    await _send(update, context, Reply(format_groups(groups, possible)))
 
 
 @staff_only("reload")

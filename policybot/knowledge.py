@@ -437,7 +437,10 @@ class _Loader:
         ):
             if stem in reserved:
                 file, root = reserved[stem]
-                if root is None:
+                if root is None and stem == SAFETY:
+                    self.safety_file = file.path
+                    file.error(1, "safety.yaml is empty: without it no emergency gets 120 or 12356")
+                elif root is None:
                     file.warning(1, "file is empty")
                 else:
                     read(file, root)
@@ -888,6 +891,8 @@ class _Loader:
     def check_safety(self) -> None:
         """No safety file, no net: an error. Phrasings the net would catch: a warning each."""
         if self.safety_file is None:
+            if any(p.line == 0 and p.file == str(self.directory) for p in self.problems):
+                return  # no directory to speak of: that error says it all
             self.directory_error(
                 "safety.yaml is missing: without it no emergency gets 120 or 12356; "
                 "restore it from version control"

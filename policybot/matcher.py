@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 
 from policybot import text as textmod
-from policybot.safety import Detection, SafetyNet
 from policybot.model import (
     LANG_EN,
     Candidate,
@@ -36,6 +35,7 @@ from policybot.model import (
     MatchSettings,
     Status,
 )
+from policybot.safety import Detection, SafetyNet
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class Matcher:
 
     def decide(self, a: Analysis) -> MatchResult:
         s = self.settings
-        risk = a.safety.watch if a.safety is not None else ()
+        risk = a.safety.risk if a.safety is not None else ()
         st = self._smalltalk(a.normalised) or self._smalltalk(a.corrected)
         if st is not None:
             return MatchResult(a.query, a.normalised, Status.SMALLTALK, special_id=st, script=a.script, risk=risk)

@@ -25,8 +25,8 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,18 @@ class QueryRecord:
     latency_ms: float
     kb_version: str
     channel: str  # telegram | console
+    kinds: tuple[str, ...] = ()  # emergency kinds whose reply was sent (medical, crisis …)
+    risk: tuple[str, ...] = ()  # not flagged, but weaker risk words / held-back rules: staff read these
+
+
+@dataclass(frozen=True)
+class PossibleEmergency:
+    """A question the safety net did not flag that has risk words: staff should read it."""
+
+    at: dt.datetime
+    text: str
+    risk: tuple[str, ...]
+    status: str
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,7 @@ class Stats:
     latency_p95_ms: float
     per_day: tuple[DayCount, ...] = ()  # oldest first
     entries: tuple[EntryStats, ...] = ()  # most asked first
+    emergency_kinds: Mapping[str, int] = field(default_factory=dict)  # kind -> emergencies
 
     def count(self, status: str) -> int:
         return int(getattr(self, status))
@@ -273,6 +286,10 @@ class QueryLog(abc.ABC):
         """Unanswered and "none of these" questions since `since`, grouped by similarity."""
 
     @abc.abstractmethod
+    async def possible_emergencies(self, since: dt.datetime, limit: int = 50) -> list[PossibleEmergency]:
+        """Questions the safety net did not flag but that carry risk words, newest first."""
+
+    @abc.abstractmethod
     async def purge(self, older_than_days: int) -> int:
         """Delete queries older than N days with their feedback and choices; returns queries deleted."""
 
@@ -331,6 +348,21 @@ MIGRATIONS: tuple[str, ...] = (
                round(q.score, 1) AS score, q.candidates,
                c.query_id IS NOT NULL AS chose, c.entry_id AS chosen_entry,
                f.helpful, round(q.latency_ms, 1) AS latency_ms, q.kb_version
+        FROM queries q
+        LEFT JOIN choices c ON c.query_id = q.query_id
+        LEFT JOIN feedback f ON f.query_id = q.query_id;
+    """,
+    # 4: the safety net: which emergency kinds fired, and risk words of questions it did not flag
+    """
+    ALTER TABLE queries ADD COLUMN kinds TEXT NOT NULL DEFAULT '';
+    ALTER TABLE queries ADD COLUMN risk TEXT NOT NULL DEFAULT '';
+    DROP VIEW query_log;
+    CREATE VIEW query_log AS
+        SELECT q.query_id, q.at, q.channel, q.lang, q.text, q.normalised, q.status, q.entry_id,
+               round(q.score, 1) AS score, q.candidates,
+               c.query_id IS NOT NULL AS chose, c.entry_id AS chosen_entry,
+               f.helpful, round(q.latency_ms, 1) AS latency_ms, q.kb_version,
+               q.kinds AS emergency_kinds, q.risk AS risk_words
         FROM queries q
         LEFT JOIN choices c ON c.query_id = q.query_id
         LEFT JOIN feedback f ON f.query_id = q.query_id;
@@ -399,7 +431,7 @@ _Op = tuple[str, tuple[Any, ...]]
 _SQL = {
     "query": (
         "INSERT OR IGNORE INTO queries (query_id, at, chat_hash, lang, text, normalised, status, entry_id,"
-        " score, candidates, latency_ms, kb_version, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " score, candidates, latency_ms, kb_version, channel, kinds, risk) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     ),
     # latest feedback/choice per query wins, also when a batch is retried
     "feedback": (
@@ -575,6 +607,8 @@ class SQLiteQueryLog(QueryLog):
                     float(rec.latency_ms),
                     rec.kb_version,
                     rec.channel,
+                    ",".join(rec.kinds),
+                    mask_pii(",".join(rec.risk)),
                 ),
             )
             self._enqueue(op)
@@ -755,6 +789,12 @@ class SQLiteQueryLog(QueryLog):
                 (lo,),
             )
         )
+        kinds: dict[str, int] = {}
+        for joined, n in await self._all(
+            "SELECT kinds, count(*) FROM queries WHERE at >= ? AND status = 'emergency' GROUP BY kinds", (lo,)
+        ):
+            for kind in (joined or "unknown").split(","):
+                kinds[kind] = kinds.get(kind, 0) + n
         return Stats(
             since=_utc(since),
             total=total,
@@ -768,6 +808,7 @@ class SQLiteQueryLog(QueryLog):
             latency_p95_ms=p95,
             per_day=per_day,
             entries=entries,
+            emergency_kinds=dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
         )
 
     async def _percentile(self, lo: str, total: int, q: float) -> float:
@@ -778,6 +819,19 @@ class SQLiteQueryLog(QueryLog):
             (lo, min(total - 1, int(q * total))),
         )
         return float(rows[0][0]) if rows else 0.0
+
+    async def possible_emergencies(self, since: dt.datetime, limit: int = 50) -> list[PossibleEmergency]:
+        """Questions the safety net did not flag but that carry risk words, newest first."""
+        rows = await self._all(
+            "SELECT at, text, risk, status FROM queries WHERE at >= ? AND risk != '' AND status != 'emergency'"
+            " ORDER BY at DESC LIMIT ?",
+            (_ts(since), limit),
+        )
+        return [
+            PossibleEmergency(dt.datetime.fromisoformat(r[0]).replace(tzinfo=dt.UTC), r[1],
+                              tuple(r[2].split(",")), r[3])
+            for r in rows
+        ]
 
     async def unanswered_texts(self, since: dt.datetime) -> list[tuple[str, str]]:
         """(text, normalised) of unanswered and "none of these" questions since `since`."""

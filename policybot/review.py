@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from policybot.model import Candidate, KnowledgeBase
-from policybot.querylog import STATUSES, Group, SQLiteQueryLog, Stats
+from policybot.querylog import STATUSES, Group, PossibleEmergency, SQLiteQueryLog, Stats
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_DB = "data/policybot.sqlite3"
@@ -254,6 +254,7 @@ class Report:
     groups: tuple[Group, ...]
     titles: Mapping[str, str] = field(default_factory=dict)  # entry id -> question, when the KB loaded
     top: int = 10
+    possible: tuple[PossibleEmergency, ...] = ()  # not flagged, with risk words: read first
 
     def tables(self) -> list[Table]:
         s = self.stats
@@ -344,7 +345,33 @@ class Report:
                 for g in self.groups[: self.top]
             ),
         )
-        return [daily, status_table, top_entries, unhelpful, groups]
+        local = dt.timezone(self.utc_offset)
+        possible = Table(
+            "possible_emergencies",
+            "Possible emergencies — please read (not flagged, but with risk words)",
+            (
+                Column("at", "asked at"),
+                Column("question", "question", max_width=50),
+                Column("risk", "risk words", max_width=30),
+                Column("status", "outcome"),
+            ),
+            tuple(
+                {
+                    "at": f"{p.at.astimezone(local):%Y-%m-%d %H:%M}",
+                    "question": p.text,
+                    "risk": ", ".join(p.risk),
+                    "status": p.status,
+                }
+                for p in self.possible
+            ),
+        )
+        kinds = Table(
+            "emergency_kinds",
+            "Emergency replies by kind",
+            (Column("kind", "kind"), Column("count", "count", "int")),
+            tuple({"kind": k, "count": n} for k, n in s.emergency_kinds.items()),
+        )
+        return [possible, daily, status_table, kinds, top_entries, unhelpful, groups]
 
     def summary(self) -> dict[str, Any]:
         s = self.stats
@@ -375,6 +402,7 @@ async def build_report(
 ) -> Report:
     stats = await qlog.stats(since, utc_offset=utc_offset)
     groups = await qlog.unanswered_groups(since, limit=0, threshold=similarity)
+    possible = await qlog.possible_emergencies(since, limit=top * 5)
     return Report(
         since=since,
         generated=dt.datetime.now(dt.UTC),
@@ -383,6 +411,7 @@ async def build_report(
         groups=tuple(groups),
         titles=dict(titles or {}),
         top=top,
+        possible=tuple(possible),
     )
 
 

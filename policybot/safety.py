@@ -13,10 +13,11 @@ never with the knowledge base. Separators between Chinese characters are ignored
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import ahocorasick
@@ -38,8 +39,7 @@ _TYPO_RARITY = 30
 _TYPO_BASE_FREQ = 100
 _TYPO_NEIGHBOUR_FREQ = 2
 _MASK = "□"  # what a masked idiom becomes: matches no phrase
-# Fuzzy pinyin that input methods and southern accents confuse.
-_PINYIN_FOLDS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ing", "in"), ("eng", "en"))
+# Toneless pinyin, not folded (zh/z, sh/s …): folding made 去市 sound like 去死.
 
 
 @lru_cache(maxsize=8192)
@@ -47,19 +47,15 @@ def _syllable(char: str) -> str:
     from pypinyin import Style, lazy_pinyin
 
     py = lazy_pinyin(char, style=Style.NORMAL)[0]
-    if py == char:  # not a Chinese character
-        return ""
-    for long, short in _PINYIN_FOLDS:
-        if py.startswith(long) or py.endswith(long):
-            py = py.replace(long, short)
-    return py
+    return "" if py == char else py  # "" for anything but a Chinese character
 
 
 def fold(text: str) -> str:
     """NFKC, lower case, simplified script; apostrophes dropped (can't = cant)."""
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.replace("'", "").replace("’", "").replace("‘", "")
-    return to_simplified(text)
+    # OpenCC keeps 著 (it is also simplified); in these messages it is always 着 (活著 = 活着)
+    return to_simplified(text).replace("著", "着")
 
 
 def compact(text: str) -> str:
@@ -174,6 +170,14 @@ class Detection:
     def suppressed(self) -> tuple[Hit, ...]:
         return tuple(h for h in self.hits if h.guard is not None)
 
+    @property
+    def risk(self) -> tuple[str, ...]:
+        """For staff, when nothing fired: the rules a guard held back, then the risk words."""
+        if self.kinds:
+            return ()
+        held = (f"{h.rule} (held back: {h.guard})" for h in self.suppressed)
+        return tuple(dict.fromkeys((*held, *self.watch)))
+
 
 @dataclass
 class _Rule:
@@ -253,7 +257,7 @@ class SafetyNet:
         pieces = [compact(self._mask(p)).strip() for p in _SENTENCE_END.split(folded)]
         pieces = [p for p in pieces if p]
         joined = [
-            f"{a} {b}" for a, b in zip(pieces, pieces[1:], strict=False) if len(a) + len(b) <= _PAIR_CHARS
+            f"{a} {b}" for a, b in itertools.pairwise(pieces) if len(a) + len(b) <= _PAIR_CHARS
         ]
         return pieces + joined
 

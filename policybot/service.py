@@ -104,6 +104,10 @@ class Service:
                     latency_ms=round((time.perf_counter() - started) * 1000, 2),
                     kb_version=state.kb.version,
                     channel=channel,
+                    kinds=tuple(result.special_id.split(","))
+                    if result.status is Status.EMERGENCY and result.special_id
+                    else (),
+                    risk=result.risk,
                 )
             )
         return Answer(result, reply, query_id, reply_lang)

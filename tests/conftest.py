@@ -88,11 +88,37 @@ KNOWLEDGE: dict[str, str] = {
             updated: 2026-01-10
     """,
     "safety.yaml": """
-        emergencies:
-          - id: chest-pain
-            triggers: [胸痛, 胸口剧痛, 喘不上气, chest pain]
+        kinds:
+          - id: medical
+            numbers: ["120"]
             reply: 这可能是急症，请立即拨打 120 急救电话。
             translations: {en: {reply: This may be an emergency. Call 120 now.}}
+          - id: crisis
+            numbers: ["12356", "120"]
+            reply: 请拨打 12356 心理援助热线；有生命危险请拨打 120。
+            translations: {en: {reply: Call 12356 now; if your life is in danger call 120.}}
+        rules:
+          - id: chest-pain
+            kind: medical
+            phrases: [胸痛, 胸口剧痛, 喘不上气, chest pain]
+          - id: fall
+            kind: medical
+            all:
+              - [摔, fell]
+              - [起不来, can't get up]
+          - id: suicide
+            kind: crisis
+            phrases: [不想活, 自杀, kill myself]
+        guards:
+          - id: idioms
+            mask: [吓死, 笑死]
+          - id: past
+            kinds: [medical]
+            when: [去年, 以前]
+            unless: [又, 刚才]
+          - id: negation
+            before: [不是, not]
+        watch: [头晕, 摔了]
     """,
     "smalltalk.yaml": """
         smalltalk:

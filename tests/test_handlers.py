@@ -424,7 +424,8 @@ async def test_english_question_gets_the_translation(bot: Bot) -> None:
 async def test_ambiguous_question_then_pick(bot: Bot) -> None:
     await bot.say("打疫苗要预约吗")
     sent = bot.one()
-    assert sent.text == "您是想问："
+    # the question, then the emergency numbers: a missed emergency still shows them
+    assert sent.text == "您是想问：\n\n紧急情况请立即拨打 120；心理危机求助请拨打 12356。"
     buttons = sent.decoded(bot.secret)
     ((query_id,),) = await bot.rows("SELECT query_id FROM queries WHERE status = 'ambiguous'")
     assert [(b.label, b.action, b.arg, b.query_id) for b in buttons] == [
@@ -670,6 +671,21 @@ async def test_reload_reports_errors_and_keeps_serving(bot: Bot, kb_dir: Path) -
     await bot.say("/reload", user_id=STAFF_ID)
     assert bot.one().text == f"reloaded: 6 entries, version {bot.service.kb.version}"
     assert bot.service.kb.version != version
+
+
+async def test_refused_hot_reload_tells_every_staff_member(bot: Bot, kb_dir: Path) -> None:
+    context = CallbackContext(bot.app)
+    version = bot.service.kb.version
+    (kb_dir / "safety.yaml").write_text("kinds: []\nrules: []\n", encoding="utf-8")  # the net switched off
+    bot.clear()
+    await reload_job(context)
+    assert bot.service.kb.version == version  # refused: the old safety net keeps serving
+    (sent,) = bot.sent()
+    assert int(sent.params["chat_id"]) == STAFF_ID
+    assert sent.text.startswith(f"reload refused: 2 error(s); still serving version {version}\n")
+    assert "defines no &#x27;medical&#x27; kind" in sent.text or "defines no 'medical' kind" in sent.text
+    await bot.say("我胸口剧痛喘不上气")
+    assert "120" in bot.one().text
 
 
 async def test_hot_reload_and_purge_jobs(bot: Bot, kb_dir: Path) -> None:

@@ -68,7 +68,9 @@ def test_no_eval_question_copied_into_knowledge(kb):
     assert not copied
 
 
-def test_emergency_groups_name_the_numbers(kb):
-    replies = {em.id: em.reply for em in kb.emergencies}
+def test_emergency_kinds_name_the_numbers(kb):
+    replies = {k.id: k.reply for k in kb.safety.kinds}
     assert "120" in replies["medical"] and "120" in replies["poisoning"]
-    assert "12356" in replies["suicide"]
+    assert "12356" in replies["crisis"] and "120" in replies["crisis"]
+    for kind in kb.safety.kinds:
+        assert all(n in kind.translations["en"] for n in kind.numbers)

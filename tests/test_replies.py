@@ -50,7 +50,7 @@ def test_english_and_traditional():
 def test_ambiguous_lists_candidates_and_none_of_these():
     result = MatchResult("q", "q", Status.AMBIGUOUS, 50, None, (Candidate("a", 50), Candidate("b", 45)))
     r = replies.build(kb(), result, LANG_HANS, "qid")
-    assert r.html == "您是想问："
+    assert r.html == "您是想问：\n\n紧急情况请立即拨打 120；心理危机求助请拨打 12356。"
     flat = [b for row in r.buttons for b in row]
     assert [(b.action, b.arg) for b in flat] == [("pick", "a"), ("pick", "b"), ("none", "")]
     assert all(b.query_id == "qid" for b in flat)

@@ -212,7 +212,10 @@ async def test_build_report_tables(db: Path) -> None:
             qlog, NOW - dt.timedelta(days=7), titles={"outpatient": "门诊看病怎么报销？"}, top=10
         )
     tables = {t.name: t for t in report.tables()}
-    assert list(tables) == ["daily", "statuses", "top_entries", "unhelpful", "unanswered_groups"]
+    assert list(tables) == [
+        "possible_emergencies", "daily", "statuses", "emergency_kinds", "top_entries", "unhelpful",
+        "unanswered_groups",
+    ]
     statuses = {r["status"]: r["count"] for r in tables["statuses"].rows}
     assert statuses == {"answered": 5, "ambiguous": 1, "unanswered": 4, "emergency": 1, "smalltalk": 1}
     assert sum(r["total"] for r in tables["daily"].rows) == 12
@@ -252,7 +255,10 @@ def test_report_csv(db: Path, parser, tmp_path: Path, capsys) -> None:
     out_dir = tmp_path / "csv"
     assert run(parser, "report", "--db", str(db), "--csv", str(out_dir)) == 0
     names = sorted(p.name for p in out_dir.iterdir())
-    assert names == ["daily.csv", "statuses.csv", "top_entries.csv", "unanswered_groups.csv", "unhelpful.csv"]
+    assert names == [
+        "daily.csv", "emergency_kinds.csv", "possible_emergencies.csv", "statuses.csv", "top_entries.csv",
+        "unanswered_groups.csv", "unhelpful.csv",
+    ]
 
     def read(name: str) -> list[dict[str, str]]:
         with (out_dir / name).open(encoding="utf-8-sig", newline="") as f:
