@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -477,6 +478,24 @@ async def test_stats(db_path: Path) -> None:
     assert stats.staff_attempts == 1  # stamped now, which is after `since`
     assert stats.latency_p50_ms == 3.0
     assert stats.latency_p95_ms == 6.0
+
+
+async def test_emergency_kinds_and_possible_emergencies(db_path: Path) -> None:
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        for i, kinds in enumerate([("medical",), ("crisis", "poisoning"), ("crisis",)]):
+            qlog.record(dataclasses.replace(make(i, status="emergency", entry_id=None), kinds=kinds))
+        qlog.record(dataclasses.replace(make(3, text="最近老头晕 电话13912345678", status="unanswered",
+                                             entry_id=None), risk=("头晕",)))
+        qlog.record(make(4, text="医保卡怎么办理"))
+        await qlog.flush()
+        stats = await qlog.stats(NOW - dt.timedelta(days=1))
+        possible = await qlog.possible_emergencies(NOW - dt.timedelta(days=1))
+    assert stats.emergency == 3
+    assert dict(stats.emergency_kinds) == {"crisis": 2, "medical": 1, "poisoning": 1}
+    assert [(p.text, p.risk, p.status) for p in possible] == [("最近老头晕 电话[电话]", ("头晕",), "unanswered")]
+    assert rows(db_path, "SELECT emergency_kinds FROM query_log WHERE query_id = 'q000000001'") == [
+        ("crisis,poisoning",)
+    ]
 
 
 async def test_purge_removes_old_queries_with_their_feedback(db_path: Path) -> None:
