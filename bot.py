@@ -4,22 +4,26 @@
     python bot.py --console  # force the console chat
 """
 
+from __future__ import annotations
+
 import argparse
 import logging
 import sys
+from collections.abc import Mapping
 
 from policybot.config import Config, ConfigError
+from policybot.exitcodes import EXIT_USAGE
 
 
-def main() -> int:
+def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--console", action="store_true", help="chat in the terminal even if a token is set")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
-        cfg = Config.from_env()
+        cfg = Config.from_env(env)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     console = args.console or not cfg.token
     # In the console chat, log lines would interleave with the conversation: warnings only.
     level = max(logging.getLevelName(cfg.log_level), logging.WARNING) if console else cfg.log_level
@@ -28,7 +32,7 @@ def main() -> int:
         from policybot.console import run_console
 
         return run_console(cfg, notice=not cfg.token)
-    from policybot.app import run
+    from policybot.bot.app import run
 
     return run(cfg)
 

@@ -1,71 +1,41 @@
-"""`python -m policybot COMMAND`: check, ask, eval, explain, tune, chat, report, suggest, staff-web, bench."""
+"""`python -m policybot COMMAND`: the argument wiring of every command, and nothing else.
+
+Each command reads its settings from `Config` (so `.env` gives defaults to all of them), builds
+what it needs with `bootstrap` or the knowledge loader, calls the layer that does the work and
+prints the result. `main(argv, env=...)` runs in-process, which is how the tests call it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
 import json
-import os
 import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policybot.config import Config, ConfigError
+from policybot.exitcodes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from policybot.knowledge import KnowledgeError
+from policybot.quality.evaluate import QuestionSetError
+from policybot.storage.reports import QueryLogError
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from policybot.matching.matcher import Matcher
+    from policybot.quality.evaluate import Question
 
-
-def _default_knowledge() -> str:
-    return os.environ.get("POLICYBOT_KNOWLEDGE_DIR") or "knowledge"
-
-
-def _load_kb(directory: str):
-    """The knowledge base, or None after printing its errors (file:line: message)."""
-    from policybot.knowledge import load
-
-    result = load(directory)
-    if result.kb is None:
-        for p in result.errors:
-            print(p, file=sys.stderr)
-        print(f"{len(result.errors)} error(s) in {directory}; run `python -m policybot check {directory}`",
-              file=sys.stderr)
-    return result.kb
-
-
-def _matcher(args: argparse.Namespace):
-    from policybot.matcher import Matcher
-    from policybot.service import apply_overrides
-
-    kb = _load_kb(args.knowledge)
-    if kb is None:
-        return None
-    cfg = Config.from_env()
-    settings = apply_overrides(
-        kb.settings,
-        answer_threshold=cfg.answer_threshold,
-        suggest_threshold=cfg.suggest_threshold,
-        margin=cfg.margin,
-    )
-    return Matcher(kb, settings)
-
-
-def _questions_and_matcher(args: argparse.Namespace, files: list[str]):
-    """The labelled questions of `files` and a matcher, or an exit code after printing why."""
-    from policybot.evaluate import QuestionSetError, load_questions
-
-    try:
-        questions = [q for f in files for q in load_questions(f)]
-    except QuestionSetError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    matcher = _matcher(args)
-    return (questions, matcher) if matcher is not None else EXIT_ERRORS
-
+Command = Callable[[argparse.Namespace, Config], int]
 
 # -- commands ------------------------------------------------------------------------------
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.knowledge import load
 
-    result = load(args.directory)
+    directory = args.directory or cfg.knowledge_dir
+    result = load(directory)
     for p in result.problems:
         print(p)
     n_err, n_warn = len(result.errors), len(result.warnings)
@@ -82,48 +52,54 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_ERRORS
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    from policybot import replies
+def _matcher(args: argparse.Namespace, cfg: Config) -> Matcher:
+    from policybot.bootstrap import build_matcher
+    from policybot.knowledge import load_or_raise
 
-    matcher = _matcher(args)
-    if matcher is None:
-        return EXIT_ERRORS
+    return build_matcher(cfg, load_or_raise(args.knowledge or cfg.knowledge_dir))
+
+
+def cmd_ask(args: argparse.Namespace, cfg: Config) -> int:
+    matcher = _matcher(args, cfg)
     if args.question:
-        question = " ".join(args.question)
-        result = matcher.match(question)
+        result = matcher.match(" ".join(args.question))
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
+            from policybot import replies
             from policybot.console import render
 
-            reply = replies.build(matcher.kb, result, result.script, "")
-            print(render(reply))
+            print(render(replies.build(matcher.kb, result, result.script, "")))
         return EXIT_OK
     # One question per line on standard input, one JSON line each: a whole set in one process.
     for line in sys.stdin:
         question = line.rstrip("\n")
-        if not question.strip():
-            continue
-        print(json.dumps(matcher.match(question).to_json(), ensure_ascii=False), flush=True)
+        if question.strip():
+            print(json.dumps(matcher.match(question).to_json(), ensure_ascii=False), flush=True)
     return EXIT_OK
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from policybot.evaluate import evaluate, format_report, format_side_by_side
+def _questions(files: list[str]) -> list[Question]:
+    from policybot.quality.evaluate import load_questions
 
-    loaded = _questions_and_matcher(args, [args.file])
-    if isinstance(loaded, int):
-        return loaded
-    questions, matcher = loaded
+    return [q for f in files for q in load_questions(f)]
+
+
+def cmd_eval(args: argparse.Namespace, cfg: Config) -> int:
+    from policybot.quality.evaluate import evaluate, format_report, format_side_by_side
+
+    questions = _questions([args.file])
+    matcher = _matcher(args, cfg)
     report = evaluate(questions, matcher.match, progress=len(questions) >= 50 and not args.json)
+    title = f"policybot on {args.file} (knowledge {matcher.kb.version})"
     if not args.baselines:
         if args.json:
             safety = {"recall_by_kind": report.recall_by_kind(), "false_emergencies": report.false_by()}
             print(json.dumps({"policybot": report.figures(), "safety": safety}, ensure_ascii=False))
         else:
-            print(format_report(report, f"policybot on {args.file} (knowledge {matcher.kb.version})"))
+            print(format_report(report, title))
         return EXIT_OK
-    from policybot.baselines import BM25Baseline, WRatioBaseline, best_threshold
+    from policybot.quality.baselines import BM25Baseline, WRatioBaseline, best_threshold
 
     reports = {"policybot": report}
     thresholds = {}
@@ -132,10 +108,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         reports[base.name] = rep
         thresholds[base.name] = t
     if args.json:
-        print(json.dumps({k: v.figures() for k, v in reports.items()} | {"thresholds": thresholds},
-                         ensure_ascii=False))
+        figures = {k: v.figures() for k, v in reports.items()}
+        print(json.dumps(figures | {"thresholds": thresholds}, ensure_ascii=False))
         return EXIT_OK
-    print(format_report(report, f"policybot on {args.file} (knowledge {matcher.kb.version})"))
+    print(format_report(report, title))
     print()
     print("side by side (baselines at their best threshold: " +
           ", ".join(f"{k} {v:.2f}" for k, v in thresholds.items()) + ")")
@@ -143,112 +119,231 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
-    from policybot.explain import format_analysis
+def cmd_explain(args: argparse.Namespace, cfg: Config) -> int:
+    from policybot.quality.explain_format import format_analysis
 
-    matcher = _matcher(args)
-    if matcher is None:
-        return EXIT_ERRORS
-    analysis = matcher.explain(" ".join(args.question))
-    print(format_analysis(analysis, matcher, limit=args.top))
+    matcher = _matcher(args, cfg)
+    print(format_analysis(matcher.explain(" ".join(args.question)), matcher, limit=args.top))
     return EXIT_OK
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    from policybot.tune import format_tuning, tune
+def cmd_tune(args: argparse.Namespace, cfg: Config) -> int:
+    from policybot.quality.tune import format_tuning, tune
 
-    loaded = _questions_and_matcher(args, args.file)
-    if isinstance(loaded, int):
-        return loaded
-    questions, matcher = loaded
+    questions = _questions(args.file)
+    matcher = _matcher(args, cfg)
     print(format_tuning(tune(matcher, questions, holdout=args.holdout, seed=args.seed), matcher.settings))
     return EXIT_OK
 
 
-def cmd_chat(args: argparse.Namespace) -> int:
+def cmd_chat(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.console import run_console
 
-    return run_console(Config.from_env())
+    return run_console(cfg)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from policybot.bench import run_bench
+def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
+    from policybot.quality.bench import run_bench
 
-    return run_bench(args)
+    return run_bench(args.knowledge or cfg.knowledge_dir, args.questions, args.repeat, args.out)
+
+
+def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
+    from policybot.knowledge import load
+    from policybot.staff.report import (
+        Report,
+        build_report,
+        entry_titles,
+        parse_since,
+        render_text,
+        report_json,
+        write_csvs,
+    )
+    from policybot.storage.reports import QueryLogReader
+
+    since = parse_since(args.since, utc_offset=args.utc_offset)
+
+    async def run() -> Report:
+        async with QueryLogReader(args.db or cfg.db_path) as reader:
+            # entry questions for the tables, when the knowledge base loads (a report works without)
+            titles = entry_titles(load(args.knowledge or cfg.knowledge_dir).kb)
+            return await build_report(reader, since, utc_offset=args.utc_offset, titles=titles, top=args.top)
+
+    report = asyncio.run(run())
+    if args.csv:
+        for path in write_csvs(report, args.csv):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
+    else:
+        print(render_text(report), end="")
+    return EXIT_OK
+
+
+def cmd_suggest(args: argparse.Namespace, cfg: Config) -> int:
+    from policybot.bootstrap import build_matcher
+    from policybot.knowledge import load_or_raise
+    from policybot.staff.report import parse_since
+    from policybot.staff.suggest import render_suggestions, suggest_groups
+    from policybot.storage.records import Group
+    from policybot.storage.reports import QueryLogReader
+
+    kb = load_or_raise(args.knowledge or cfg.knowledge_dir)
+    since = parse_since(args.since)
+
+    async def run() -> list[Group]:
+        async with QueryLogReader(args.db or cfg.db_path) as reader:
+            return await reader.unanswered_groups(since, limit=args.groups, threshold=args.similarity)
+
+    groups = asyncio.run(run())
+    matcher = build_matcher(cfg, kb)
+    print(render_suggestions(suggest_groups(groups, kb, matcher.rank, min_score=args.min_score)), end="")
+    return EXIT_OK
+
+
+def cmd_staff_web(args: argparse.Namespace, cfg: Config) -> int:
+    from policybot.staff.web import serve
+
+    db = Path(args.db or cfg.db_path)
+    if not db.is_file():
+        raise QueryLogError(f"no query log at {db}")
+    return serve(db, args.metadata, host=args.host, port=args.port, immutable=args.immutable)
+
+
+# -- arguments -----------------------------------------------------------------------------
+
+
+def _since(value: str) -> str:
+    from policybot.staff.report import parse_since
+
+    try:
+        parse_since(value)  # validated now, parsed later with the chosen UTC offset
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _utc_offset(value: str) -> dt.timedelta:
+    from policybot.staff.report import parse_utc_offset
+
+    try:
+        return parse_utc_offset(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from policybot.staff.web import STAFF_METADATA
+
     parser = argparse.ArgumentParser(
         prog="python -m policybot", description="policybot: health-policy questions answered from knowledge/"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check", help="validate the knowledge base; every problem as file:line: message")
-    p.add_argument("directory", nargs="?", default=_default_knowledge())
-    p.set_defaults(func=cmd_check)
+    def command(name: str, func: Command, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.set_defaults(func=func)
+        return p
 
     def knowledge_opt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--knowledge", default=_default_knowledge(), help="knowledge directory")
+        p.add_argument("--knowledge", help="knowledge directory (default: POLICYBOT_KNOWLEDGE_DIR, else knowledge)")
 
-    p = sub.add_parser("ask", help="print the reply a resident would get (stdin: one JSON line per question)")
+    def db_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", help="query log database (default: POLICYBOT_DB, else data/policybot.sqlite3)")
+        knowledge_opt(p)
+
+    p = command("check", cmd_check, "validate the knowledge base; every problem as file:line: message")
+    p.add_argument("directory", nargs="?", help="default: POLICYBOT_KNOWLEDGE_DIR, else knowledge")
+
+    p = command("ask", cmd_ask, "print the reply a resident would get (stdin: one JSON line per question)")
     p.add_argument("question", nargs="*")
     p.add_argument("--json", action="store_true", help="print {query, status, id, score, candidates}")
     knowledge_opt(p)
-    p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", help="score a labelled question set")
+    p = command("eval", cmd_eval, "score a labelled question set")
     p.add_argument("file")
     p.add_argument("--baselines", action="store_true", help="also score WRatio and BM25 baselines")
     p.add_argument("--json", action="store_true")
     knowledge_opt(p)
-    p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("explain", help="show why the matcher chose what it chose")
+    p = command("explain", cmd_explain, "show why the matcher chose what it chose")
     p.add_argument("question", nargs="+")
     p.add_argument("--top", type=int, default=5)
     knowledge_opt(p)
-    p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("tune", help="search thresholds on labelled sets and print the trade-off")
+    p = command("tune", cmd_tune, "search thresholds on labelled sets and print the trade-off")
     p.add_argument("file", nargs="+", help="one or more question sets (combined)")
     p.add_argument("--holdout", type=float, default=0.3, help="share of the set held out for validation")
     p.add_argument("--seed", type=int, default=7)
     knowledge_opt(p)
-    p.set_defaults(func=cmd_tune)
 
-    p = sub.add_parser("chat", help="the console chat (what `python bot.py` starts without a token)")
-    p.set_defaults(func=cmd_chat)
+    command("chat", cmd_chat, "the console chat (what `python bot.py` starts without a token)")
 
-    p = sub.add_parser("bench", help="measure matcher speed against baselines; write bench results")
+    p = command("bench", cmd_bench, "measure matcher speed against baselines; write bench results")
     p.add_argument("--questions", default=None, help="question set (default: the dev set if present)")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--out", default="docs/bench-results.md")
     knowledge_opt(p)
-    p.set_defaults(func=cmd_bench)
 
-    try:
-        from policybot import review
-    except ImportError:  # review tools need the query log module
-        review = None  # type: ignore[assignment]
-    if review is not None:
-        review.register(sub)
+    p = command("report", cmd_report, "query log report: volume, answer rate, gaps")
+    db_opt(p)
+    p.add_argument("--since", default="7d", type=_since, help="7d, 24h, 30d or an ISO date (default 7d)")
+    p.add_argument(
+        "--utc-offset", default="local", type=_utc_offset, help="days are counted at this offset (default: local)"
+    )
+    p.add_argument("--top", type=int, default=10, help="rows in the entry and group tables (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--csv", metavar="DIR", help="also write one CSV per table into DIR")
+
+    p = command("suggest", cmd_suggest, "YAML snippets that close gaps found in the query log")
+    db_opt(p)
+    p.add_argument("--since", default="30d", type=_since, help="default 30d")
+    p.add_argument("--groups", type=int, default=20, help="at most this many groups (default 20)")
+    p.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        help="nearest score from which alternates are suggested instead of a new entry"
+        " (default: the knowledge base's suggest_threshold)",
+    )
+    p.add_argument("--similarity", type=float, default=70.0, help="grouping similarity 0-100 (default 70)")
+
+    p = command("staff-web", cmd_staff_web, "serve the query log read-only with Datasette")
+    db_opt(p)
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (keep it local; put auth in front)")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--metadata", default=str(STAFF_METADATA), help="Datasette metadata (default staff/metadata.yml)")
+    p.add_argument(
+        "--immutable",
+        action="store_true",
+        help="serve a snapshot file with -i (never a live log: immutable mode ignores the WAL)",
+    )
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
+    """Run one command. `env` replaces the environment (and .env) for the settings."""
+    args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        cfg = Config.from_env(env)
+        return int(args.func(args, cfg))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KnowledgeError as exc:
+        exc.print(sys.stderr)
+        return EXIT_ERRORS
+    except QuestionSetError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except QueryLogError as exc:
+        print(f"{exc} (the log is set with --db or POLICYBOT_DB)", file=sys.stderr)
+        return EXIT_ERRORS
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -1,8 +1,13 @@
-"""Settings from the environment (and `.env`), as one frozen dataclass. See .env.example."""
+"""Settings from the environment (and `.env`), as one frozen dataclass. See .env.example.
+
+Every command reads its settings here (the bot, the console and the CLI alike), so a value in
+`.env` is a default for all of them.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +16,7 @@ class ConfigError(ValueError):
     """A setting has a value we cannot use; the message names the variable."""
 
 
-def _float_or_none(env: dict[str, str], name: str) -> float | None:
+def _float_or_none(env: Mapping[str, str], name: str) -> float | None:
     raw = env.get(name, "").strip()
     if not raw:
         return None
@@ -21,7 +26,7 @@ def _float_or_none(env: dict[str, str], name: str) -> float | None:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -47,7 +52,7 @@ class Config:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, *, dotenv: bool = True) -> Config:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
         if env is None:
             if dotenv:
                 from dotenv import load_dotenv
@@ -84,6 +89,16 @@ class Config:
             margin=_float_or_none(env, "POLICYBOT_MARGIN"),
             log_level=log_level,
         )
+
+    @property
+    def threshold_overrides(self) -> dict[str, float]:
+        """The matcher thresholds set here; they override knowledge/matching.yaml."""
+        given = {
+            "answer_threshold": self.answer_threshold,
+            "suggest_threshold": self.suggest_threshold,
+            "margin": self.margin,
+        }
+        return {name: value for name, value in given.items() if value is not None}
 
     def salt(self) -> str:
         """The salt for chat hashes: configured, or made once and kept beside the database."""

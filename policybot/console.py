@@ -1,34 +1,43 @@
-"""The terminal chat: the same Service and reply builder as Telegram, rendered as text.
+"""The terminal chat: the same Service and replies as Telegram, rendered as text.
 
 Buttons are shown as a numbered list; typing the number presses the button. /start, /help,
 /topics, /lang and /quit work as in Telegram. Reads standard input line by line, so tests
-(and editors) can pipe a conversation through it.
+(and editors) can pipe a conversation through it. Started by `python bot.py` without a token
+and by `python -m policybot chat`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import html
+import re
 import sys
 from typing import TextIO
 
 from policybot import replies
+from policybot.bootstrap import start_service, stop_service
 from policybot.config import Config
+from policybot.exitcodes import EXIT_ERRORS, EXIT_OK
+from policybot.knowledge import KnowledgeError
 from policybot.model import LANG_HANS, LANGUAGES, Button, Reply
 from policybot.service import Service
-
-log = logging.getLogger(__name__)
 
 TOKEN_NOTICE = (
     "No TELEGRAM_BOT_TOKEN set: starting the console chat. "
     "To run on Telegram, put TELEGRAM_BOT_TOKEN=... in .env (see README)."
 )
 PROMPT = "> "
+_TAG = re.compile(r"<[^>]+>")
+
+
+def to_plain(body: str) -> str:
+    """Telegram-HTML to terminal text (the console shows exactly what Telegram would)."""
+    return html.unescape(_TAG.sub("", body))
 
 
 def render(reply: Reply, numbered: bool = True) -> str:
     """Exactly the text Telegram shows, then the buttons as a numbered list."""
-    out = replies.to_plain(reply.html)
+    out = to_plain(reply.html)
     labels = [b.label for row in reply.buttons for b in row]
     if labels and numbered:
         out += "\n" + "\n".join(f"  [{i}] {label}" for i, label in enumerate(labels, 1))
@@ -53,6 +62,10 @@ class ConsoleChat:
             return replies.simple("lang_set", self.lang)
         return self.service.press(button, self.lang) or replies.simple("expired", self.lang)
 
+    def start(self) -> str:
+        """The welcome, as /start gives it."""
+        return self._show(self.service.welcome(self.lang))
+
     def handle(self, line: str) -> str | None:
         """The reply to one input line; None means the chat is over."""
         line = line.strip()
@@ -66,7 +79,7 @@ class ConsoleChat:
                 return self._show(self.press(self._buttons[index]))
         command = line.split()[0].lower()
         if command == "/start":
-            return self._show(self.service.welcome(self.lang))
+            return self.start()
         if command == "/help":
             return self._show(replies.help_reply(self.lang))
         if command == "/topics":
@@ -85,7 +98,7 @@ class ConsoleChat:
 
 async def chat_loop(service: Service, stdin: TextIO, stdout: TextIO, interactive: bool) -> None:
     chat = ConsoleChat(service)
-    stdout.write(chat.handle("/start") + "\n")
+    stdout.write(chat.start() + "\n")
     while True:
         if interactive:
             stdout.write(PROMPT)
@@ -104,37 +117,16 @@ async def chat_loop(service: Service, stdin: TextIO, stdout: TextIO, interactive
 
 
 async def _run(cfg: Config) -> int:
-    from policybot.knowledge import load
-    from policybot.querylog import SQLiteQueryLog
-
-    result = load(cfg.knowledge_dir)
-    if result.kb is None:
-        for p in result.errors:
-            print(p, file=sys.stderr)
-        print(f"cannot start: {len(result.errors)} error(s) in {cfg.knowledge_dir}", file=sys.stderr)
-        return 1
-    querylog = SQLiteQueryLog(cfg.db_path, cfg.salt())
     try:
-        await querylog.open()
-    except Exception as exc:  # the chat still works without a log
-        log.warning("query log unavailable (%s); questions will not be logged", exc)
-        querylog = None
-    service = Service(
-        result.kb,
-        querylog,
-        knowledge_dir=cfg.knowledge_dir,
-        overrides={
-            "answer_threshold": cfg.answer_threshold,
-            "suggest_threshold": cfg.suggest_threshold,
-            "margin": cfg.margin,
-        },
-    )
+        service = await start_service(cfg, log_warnings=False)
+    except KnowledgeError as exc:
+        exc.print(sys.stderr, prefix="cannot start: ")
+        return EXIT_ERRORS
     try:
         await chat_loop(service, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
     finally:
-        if querylog is not None:
-            await querylog.close()
-    return 0
+        await stop_service(service)
+    return EXIT_OK
 
 
 def run_console(cfg: Config, notice: bool = False) -> int:
@@ -143,4 +135,4 @@ def run_console(cfg: Config, notice: bool = False) -> int:
     try:
         return asyncio.run(_run(cfg))
     except KeyboardInterrupt:
-        return 0
+        return EXIT_OK

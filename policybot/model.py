@@ -1,13 +1,17 @@
-"""Plain domain values shared by every module (no I/O, no Telegram).
+"""Plain domain values shared by every layer (no I/O, no Telegram).
 
-Knowledge values are built by `knowledge.load()`, match values by `matcher.Matcher`,
+Knowledge values are built by `knowledge.load()`, match values by `matching.Matcher`,
 replies by `replies`. Everything is frozen so a knowledge base can be swapped in with
-one assignment and readers never see half of one.
+one assignment and readers never see half of one. The few facts every layer must agree on
+(languages, statuses, id shapes, the longest message) are defined here once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,6 +22,20 @@ LANG_HANS = "zh-Hans"
 LANG_HANT = "zh-Hant"
 LANG_EN = "en"
 LANGUAGES = (LANG_HANS, LANG_HANT, LANG_EN)
+
+# Entry, category, rule and smalltalk ids: kebab-case.
+ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# A logged question's id (new_query_id); it also travels in button data, so it is checked there.
+QUERY_ID_PATTERN = re.compile(r"^[0-9a-z]{1,32}$")
+_QUERY_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+# The longest text one message may hold (Telegram's limit; the bot layer checks it agrees with
+# telegram.constants). Knowledge answers must fit in one.
+MAX_MESSAGE_CHARS = 4096
+
+
+def new_query_id() -> str:
+    """10 random characters [0-9a-z] (~52 bits): short enough for 64-byte callback data."""
+    return "".join(secrets.choice(_QUERY_ID_ALPHABET) for _ in range(10))
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,20 @@ class MatchSettings:
     # check warns when phrasings of two different entries are at least this similar (0-100)
     near_duplicate_similarity: float = 90.0
 
+    def with_overrides(self, overrides: Mapping[str, float]) -> MatchSettings:
+        """The operator's thresholds (Config.threshold_overrides) on top of matching.yaml."""
+        if not overrides:
+            return self
+        unknown = set(overrides) - {"answer_threshold", "suggest_threshold", "margin"}
+        if unknown:
+            raise ValueError(f"not a threshold: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(
+            self,
+            answer_threshold=overrides.get("answer_threshold", self.answer_threshold),
+            suggest_threshold=overrides.get("suggest_threshold", self.suggest_threshold),
+            margin=overrides.get("margin", self.margin),
+        )
+
 
 @dataclass(frozen=True)
 class KnowledgeBase:
@@ -163,6 +195,10 @@ class Status(StrEnum):
     UNANSWERED = "unanswered"
     EMERGENCY = "emergency"
     SMALLTALK = "smalltalk"
+
+
+# The statuses as plain strings, in this order wherever they are listed (log, reports, /stats).
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 
 
 @dataclass(frozen=True)

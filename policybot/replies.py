@@ -1,16 +1,17 @@
-"""Every message the bot sends, in zh-Hans / zh-Hant / en: the one place wording lives.
+"""Every message residents get, in zh-Hans / zh-Hant / en: the one place their wording lives.
 
 Builds `Reply` values (Telegram-HTML text + buttons as plain data) from match results and
 the knowledge base. The console chat and the Telegram handlers both send exactly these,
 so they can never disagree. zh-Hant texts are the zh-Hans ones converted with OpenCC.
+Splitting long replies into messages is the bot layer's job (`bot.sending`).
 """
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping
 
+from policybot.matching.normalise import to_traditional
 from policybot.model import (
     LANG_EN,
     LANG_HANS,
@@ -22,9 +23,6 @@ from policybot.model import (
     Reply,
     Status,
 )
-from policybot.text import to_traditional
-
-MAX_MESSAGE = 4096  # Telegram's limit for one message
 
 # Button actions; the Telegram layer encodes (action, arg, query_id) as callback data.
 ACT_PICK = "pick"  # a "did you mean" candidate was chosen (arg = entry id)
@@ -175,7 +173,6 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("ask", "Ask a question (in groups)"),
     ],
 }
-COMMANDS[LANG_HANT] = [(c, to_traditional(d)) for c, d in COMMANDS[LANG_HANS]]
 
 
 def text(key: str, lang: str, **fmt: str) -> str:
@@ -217,19 +214,8 @@ def entry_reply(kb: KnowledgeBase, entry: Entry, lang: str, query_id: str = "") 
             parts.append(f"<i>{esc(text('en_note', LANG_EN))}</i>")
         parts.append(f"<b>{esc(_localise(entry.question, lang))}</b>")
         parts.append(esc(_localise(entry.answer.strip(), lang)))
-    footer_lang = lang
-    parts.append(
-        "<i>"
-        + esc(
-            text(
-                "footer",
-                footer_lang,
-                source=_localise(entry.source, lang),
-                updated=entry.updated.isoformat(),
-            )
-        )
-        + "</i>"
-    )
+    footer = text("footer", lang, source=_localise(entry.source, lang), updated=entry.updated.isoformat())
+    parts.append(f"<i>{esc(footer)}</i>")
     rows: list[tuple[Button, ...]] = []
     for rid in entry.related:
         related = kb.entries.get(rid)
@@ -343,35 +329,3 @@ def category(kb: KnowledgeBase, category_id: str, lang: str) -> Reply | None:
 def choose_language() -> Reply:
     rows = tuple((Button(name, ACT_LANG, code),) for code, name in LANG_NAMES.items())
     return Reply(esc(text("choose_lang", LANG_HANS) + " / " + text("choose_lang", LANG_EN)), rows)
-
-
-def split_message(body: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Split on paragraph boundaries (then lines, then hard) so each part fits one message."""
-    if len(body) <= limit:
-        return [body]
-    parts: list[str] = []
-    current = ""
-    for para in re.split(r"(\n\n)", body):
-        if len(current) + len(para) <= limit:
-            current += para
-            continue
-        if current.strip():
-            parts.append(current.strip("\n"))
-        current = ""
-        while len(para) > limit:
-            cut = para.rfind("\n", 0, limit)
-            cut = cut if cut > 0 else limit
-            parts.append(para[:cut])
-            para = para[cut:].lstrip("\n")
-        current = para
-    if current.strip():
-        parts.append(current.strip("\n"))
-    return parts
-
-
-_TAG = re.compile(r"<[^>]+>")
-
-
-def to_plain(body: str) -> str:
-    """Telegram-HTML to terminal text (the console shows exactly what Telegram would)."""
-    return html.unescape(_TAG.sub("", body))

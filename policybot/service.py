@@ -1,24 +1,27 @@
-"""The domain entry point that both front ends call: normalise → match → reply → log.
+"""The domain entry point that both front ends call: safety → normalise → match → reply → log.
 
 Holds the current knowledge base and its matcher as one value, swapped with one assignment
-on reload, so a question is always answered from one whole knowledge base.
+on reload, so a question is always answered from one whole knowledge base. Built by
+`bootstrap.start_service`; knows nothing of Telegram or the terminal.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from policybot import replies
 from policybot.knowledge import LoadResult, load
-from policybot.matcher import MAX_QUERY_CHARS, Matcher
-from policybot.model import Button, KnowledgeBase, MatchResult, MatchSettings, Reply, Status
-from policybot.querylog import QueryLog, QueryRecord, new_query_id
-from policybot.text import detect_script
+from policybot.knowledge.loader import SUFFIXES
+from policybot.matching.matcher import MAX_QUERY_CHARS, Matcher
+from policybot.matching.normalise import detect_script
+from policybot.model import Button, KnowledgeBase, MatchResult, Reply, Status, new_query_id
+from policybot.storage.interface import QueryLog
+from policybot.storage.records import QueryRecord
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,6 @@ class _State:
     matcher: Matcher
 
 
-def apply_overrides(settings: MatchSettings, **overrides: float | None) -> MatchSettings:
-    """Operator overrides (environment) on top of knowledge/matching.yaml."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(settings, **given) if given else settings
-
-
 class Service:
     def __init__(
         self,
@@ -54,16 +51,17 @@ class Service:
         querylog: QueryLog | None = None,
         *,
         knowledge_dir: Path | None = None,
-        overrides: dict[str, float | None] | None = None,
+        overrides: Mapping[str, float] | None = None,
     ) -> None:
-        self._overrides = overrides or {}
+        """`overrides`: thresholds that beat knowledge/matching.yaml (Config.threshold_overrides)."""
+        self._overrides = dict(overrides or {})
         self._state = self._build(kb)
         self.querylog = querylog
         self.knowledge_dir = knowledge_dir
         self._fingerprint = _fingerprint(knowledge_dir) if knowledge_dir else None
 
     def _build(self, kb: KnowledgeBase) -> _State:
-        return _State(kb, Matcher(kb, apply_overrides(kb.settings, **self._overrides)))
+        return _State(kb, Matcher(kb, kb.settings.with_overrides(self._overrides)))
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -120,6 +118,7 @@ class Service:
     def choose(self, query_id: str, entry_id: str | None, lang: str) -> Reply | None:
         """A "did you mean" choice (None = "none of these"): recorded, then answered.
         None when the entry no longer exists (the button is outdated)."""
+        reply: Reply | None
         if entry_id is None:
             reply = replies.none_of_these(lang)
         else:
@@ -188,7 +187,7 @@ class Service:
 
 def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
     try:
-        files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+        files = sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES)
         return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     except OSError:
         return ()

@@ -1,11 +1,28 @@
-"""Shared fixtures: a tiny knowledge directory written into tmp_path, for exact assertions."""
+"""Shared fixtures: a tiny knowledge directory written into tmp_path, for exact assertions;
+knowledge bases and matchers built once per session for tests that only read them; ../shared
+(which must exist in CI)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
+
+from policybot import service as service_module
+from policybot.knowledge import LoadResult, load
+from policybot.matching.matcher import Matcher
+from policybot.model import KnowledgeBase, MatchSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_KNOWLEDGE = ROOT / "knowledge"
+CLEAN = ROOT / "tests" / "fixtures" / "knowledge" / "clean"
+SHARED = ROOT.parent / "shared"
+# A clean environment for in-process commands: no POLICYBOT_* or TELEGRAM_* from the caller,
+# and no .env read.
+NO_ENV: dict[str, str] = {}
 
 # Small but complete: the three /start example entries, a related pair, an English
 # translation, two entries close enough to be ambiguous, HTML-looking knowledge text,
@@ -148,3 +165,76 @@ def write_knowledge(directory: Path, files: dict[str, str] | None = None) -> Pat
 def kb_dir(tmp_path: Path) -> Path:
     """A small valid knowledge directory in tmp_path (safe to edit in a test)."""
     return write_knowledge(tmp_path / "knowledge")
+
+
+# --- ../shared ----------------------------------------------------------------------------
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared. Missing: the test is skipped on a developer's machine, but fails in
+    CI (CI=true), where a skip would hide that the check never ran."""
+    path = SHARED / relative
+    if not path.exists():
+        message = f"{path} is missing: ../shared must be checked out beside this repository"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+# --- knowledge bases and matchers built once ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def real_knowledge() -> LoadResult:
+    """knowledge/ loaded once (it takes a second or so); the result may have errors."""
+    return load(REAL_KNOWLEDGE)
+
+
+@pytest.fixture(scope="session")
+def real_kb(real_knowledge: LoadResult) -> KnowledgeBase:
+    assert real_knowledge.kb is not None, "\n".join(str(p) for p in real_knowledge.errors)
+    return real_knowledge.kb
+
+
+@pytest.fixture(scope="session")
+def real_matcher(real_kb: KnowledgeBase) -> Matcher:
+    return Matcher(real_kb)
+
+
+@pytest.fixture(scope="session")
+def clean_kb() -> KnowledgeBase:
+    """tests/fixtures/knowledge/clean, read only."""
+    kb = load(CLEAN).kb
+    assert kb is not None
+    return kb
+
+
+@pytest.fixture(scope="session")
+def clean_matcher(clean_kb: KnowledgeBase) -> Matcher:
+    return Matcher(clean_kb)
+
+
+@pytest.fixture(scope="session")
+def _matchers() -> dict[tuple[object, ...], Matcher]:
+    return {}
+
+
+@pytest.fixture
+def shared_matchers(
+    monkeypatch: pytest.MonkeyPatch, _matchers: dict[tuple[object, ...], Matcher]
+) -> Iterator[None]:
+    """Services built in the test reuse a matcher built earlier in the session for the same
+    knowledge content (kb.version hashes every file) and settings. A matcher never changes
+    once built, so this only saves building the same index again; a test that edits the
+    knowledge gets a new version and so a new matcher."""
+
+    def build(kb: KnowledgeBase, settings: MatchSettings | None = None) -> Matcher:
+        s = settings or kb.settings
+        key = (kb.version, s, tuple(sorted(s.weights.items())))
+        if key not in _matchers:
+            _matchers[key] = Matcher(kb, settings)
+        return _matchers[key]
+
+    monkeypatch.setattr(service_module, "Matcher", build)
+    yield

@@ -19,15 +19,19 @@ from typing import Any
 import pytest
 from telegram import Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackContext
+from telegram.ext import CallbackContext
 from telegram.request import BaseRequest, RequestData
 
-from policybot import callbacks, replies
-from policybot.app import StartupError, build_application, post_init, post_shutdown, purge_job, reload_job
+from policybot import replies
+from policybot.bot import callback_data
+from policybot.bot.app import build_application, post_init, post_shutdown, purge_job, reload_job
+from policybot.bot.context import BotApplication, BotData, UserData
+from policybot.bot.sending import send_reply
 from policybot.config import Config
-from policybot.handlers import SECRET, SERVICE, send_reply
+from policybot.knowledge import KnowledgeError, LoadResult
 from policybot.model import LANG_EN, LANG_HANS, LANG_HANT, Button, Reply
 from policybot.service import EXAMPLE_ENTRIES, Service
+from tests.conftest import REAL_KNOWLEDGE
 
 TOKEN = "123456789:AAE-fake_token_for_tests_only-9xYz"
 BOT_ID = 123456789
@@ -96,7 +100,7 @@ class Sent:
         out = []
         for row in self.buttons:
             for label, data in row:
-                button = callbacks.decode(data, secret)
+                button = callback_data.decode(data, secret)
                 assert button is not None, data
                 out.append(Button(label, button.action, button.arg, button.query_id))
         return out
@@ -105,18 +109,18 @@ class Sent:
 class Bot:
     """The app under test plus helpers to feed updates and read what was sent."""
 
-    def __init__(self, app: Application, fake: FakeTelegram, cfg: Config) -> None:
+    def __init__(self, app: BotApplication, fake: FakeTelegram, cfg: Config) -> None:
         self.app, self.fake, self.cfg = app, fake, cfg
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
 
     @property
     def service(self) -> Service:
-        return self.app.bot_data[SERVICE]
+        return self.app.bot_data.running()
 
     @property
     def secret(self) -> bytes:
-        return self.app.bot_data[SECRET]
+        return self.app.bot_data.secret
 
     def clear(self) -> None:
         self.fake.calls.clear()
@@ -233,7 +237,7 @@ def make_config(tmp_path: Path, kb_dir: Path, **overrides: Any) -> Config:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, kb_dir: Path) -> AsyncIterator[Bot]:
+async def bot(tmp_path: Path, kb_dir: Path, shared_matchers: None) -> AsyncIterator[Bot]:
     cfg = make_config(tmp_path, kb_dir)
     fake = FakeTelegram()
     app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
@@ -263,7 +267,7 @@ async def test_set_commands_failure_does_not_stop_the_bot(tmp_path: Path, kb_dir
     fake.fail["setMyCommands"] = BadRequest("nope")
     await app.initialize()
     await post_init(app)
-    assert isinstance(app.bot_data[SERVICE], Service)
+    assert isinstance(app.bot_data, BotData) and isinstance(app.bot_data.service, Service)
     await app.shutdown()
     await post_shutdown(app)
 
@@ -274,9 +278,10 @@ async def test_broken_knowledge_refuses_to_start(tmp_path: Path, kb_dir: Path) -
         make_config(tmp_path, kb_dir), request=FakeTelegram(), get_updates_request=FakeTelegram()
     )
     await app.initialize()
-    with pytest.raises(StartupError) as info:
+    with pytest.raises(KnowledgeError) as info:
         await post_init(app)
-    assert info.value.problems and all(p.file.endswith("broken.yaml") for p in info.value.problems)
+    assert info.value.errors and all(p.file.endswith("broken.yaml") for p in info.value.errors)
+    assert app.bot_data.service is None
     await app.shutdown()
 
 
@@ -376,6 +381,7 @@ async def test_lang_choice_is_remembered(bot: Bot) -> None:
     ]
     await bot.press_label(choose, "English")
     assert bot.one().text == "Language set to English."
+    assert bot.app.user_data[USER_ID] == UserData(lang=LANG_EN)
     await bot.say("/topics")
     assert bot.one().text == "Choose a topic:"
 
@@ -606,14 +612,14 @@ async def test_ask_in_private(bot: Bot) -> None:
 async def test_forged_malformed_and_outdated_buttons(bot: Bot) -> None:
     await bot.say("疫苗怎么预约")
     ((query_id,),) = await bot.rows("SELECT query_id FROM queries")
-    pick = callbacks.encode(Button("", replies.ACT_PICK, "child-vaccine-booking", query_id), bot.secret)
+    pick = callback_data.encode(Button("", replies.ACT_PICK, "child-vaccine-booking", query_id), bot.secret)
     forged = pick.replace("child-vaccine-booking", "adult-vaccine-booking")
-    other_key = callbacks.encode(
-        Button("", replies.ACT_HELPFUL, "child-vaccine-booking", query_id), callbacks.derive_secret("x")
+    other_key = callback_data.encode(
+        Button("", replies.ACT_HELPFUL, "child-vaccine-booking", query_id), callback_data.derive_secret("x")
     )
-    gone = callbacks.encode(Button("", replies.ACT_PICK, "removed-entry", query_id), bot.secret)
-    gone_feedback = callbacks.encode(Button("", replies.ACT_UNHELPFUL, "removed-entry", query_id), bot.secret)
-    gone_category = callbacks.encode(Button("", replies.ACT_CATEGORY, "removed"), bot.secret)
+    gone = callback_data.encode(Button("", replies.ACT_PICK, "removed-entry", query_id), bot.secret)
+    gone_feedback = callback_data.encode(Button("", replies.ACT_UNHELPFUL, "removed-entry", query_id), bot.secret)
+    gone_category = callback_data.encode(Button("", replies.ACT_CATEGORY, "removed"), bot.secret)
     for data in (forged, other_key, "garbage", "p|x|y|z", "", gone, gone_feedback, gone_category):
         await bot.press(data)
         assert bot.methods() == ["answerCallbackQuery", "sendMessage"]
@@ -683,7 +689,7 @@ async def test_refused_hot_reload_tells_every_staff_member(bot: Bot, kb_dir: Pat
     (sent,) = bot.sent()
     assert int(sent.params["chat_id"]) == STAFF_ID
     assert sent.text.startswith(f"reload refused: 2 error(s); still serving version {version}\n")
-    assert "defines no &#x27;medical&#x27; kind" in sent.text or "defines no 'medical' kind" in sent.text
+    assert "defines no 'medical' kind" in sent.text  # quotes are not escaped in message text
     await bot.say("我胸口剧痛喘不上气")
     assert "120" in bot.one().text
 
@@ -750,13 +756,8 @@ async def test_jobs_are_scheduled(tmp_path: Path, kb_dir: Path) -> None:
 
 # --- the real knowledge base ----------------------------------------------------------------
 
-REAL_KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
-
-
-async def test_real_knowledge_base(tmp_path: Path) -> None:
-    from policybot.knowledge import load
-
-    result = load(REAL_KNOWLEDGE)
+async def test_real_knowledge_base(tmp_path: Path, real_knowledge: LoadResult, shared_matchers: None) -> None:
+    result = real_knowledge
     if result.kb is None:
         pytest.skip(f"knowledge/ has {len(result.errors)} error(s); `python -m policybot check` reports them")
     fake = FakeTelegram()
@@ -778,7 +779,7 @@ async def test_real_knowledge_base(tmp_path: Path) -> None:
         assert len(categories) == len(result.kb.categories)
         shown: list[str] = []
         for category in categories:
-            await b.press(callbacks.encode(category, b.secret))
+            await b.press(callback_data.encode(category, b.secret))
             shown += [x.arg for x in b.one().decoded(b.secret) if x.action == replies.ACT_ENTRY]
         assert sorted(shown) == sorted(result.kb.entries)
     finally:
@@ -789,7 +790,7 @@ async def test_real_knowledge_base(tmp_path: Path) -> None:
 def test_run_refuses_to_start_with_broken_knowledge(
     tmp_path: Path, kb_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import policybot.app as app_module
+    import policybot.bot.app as app_module
 
     real_build = app_module.build_application
     monkeypatch.setattr(

@@ -1,30 +1,22 @@
 """The real knowledge base: complete, clean, honest (no invented numbers, no copied eval questions)."""
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-from policybot.knowledge import load
-from policybot.text import normalise
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from policybot.matching.normalise import normalise
+from policybot.model import KnowledgeBase
+from tests.conftest import ROOT, shared_file
 
 
-@pytest.fixture(scope="module")
-def kb():
-    result = load(ROOT / "knowledge")
-    assert result.kb is not None, "\n".join(str(p) for p in result.errors)
-    assert not result.errors
-    return result.kb
+@pytest.fixture
+def kb(real_kb: KnowledgeBase) -> KnowledgeBase:
+    return real_kb
 
 
 def topic_ids() -> list[str]:
-    topics = SHARED / "knowledge-topics.md"
-    if not topics.exists():
-        pytest.skip("../shared/knowledge-topics.md is not beside this checkout")
+    topics = shared_file("knowledge-topics.md")
     ids = re.findall(r"^\| ([a-z0-9-]+) \|", topics.read_text("utf-8"), re.M)
     return [i for i in ids if i != "id"]  # the table's header row
 
@@ -52,9 +44,7 @@ def test_no_invented_phone_numbers(kb):
 
 
 def test_no_eval_question_copied_into_knowledge(kb):
-    dev = SHARED / "eval" / "dev-questions.yaml"
-    if not dev.exists():
-        pytest.skip("no dev set beside this checkout")
+    dev = shared_file("eval/dev-questions.yaml")
     blind = ROOT / "tests" / "data" / "blind-questions.yaml"
     items = yaml.safe_load(dev.read_text("utf-8")) + yaml.safe_load(blind.read_text("utf-8"))
     # Sentences must not be copied; a bare topic name ("产前筛查") may coincide by nature.

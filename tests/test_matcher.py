@@ -1,23 +1,17 @@
 """Matcher behaviour on the real knowledge base and on small fixtures (statuses, thresholds)."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
-from policybot.knowledge import load
-from policybot.matcher import Matcher
-from policybot.model import Status
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "knowledge" / "clean"
+from policybot.matching.matcher import Matcher
+from policybot.model import KnowledgeBase, Status
 
 
-@pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    result = load(ROOT / "knowledge")
-    assert result.kb is not None, [str(p) for p in result.errors]
-    return Matcher(result.kb)
+@pytest.fixture
+def matcher(real_matcher: Matcher) -> Matcher:
+    """The real knowledge base's matcher, built once per session (these tests only read it)."""
+    return real_matcher
 
 
 def answered(m: Matcher, q: str) -> str | None:
@@ -117,15 +111,13 @@ def test_rank_ignores_thresholds(matcher):
 # -- decision rule on a fixture: thresholds and margin -------------------------------------
 
 
-@pytest.fixture()
-def fixture_kb():
-    kb = load(FIXTURE).kb
-    assert kb is not None
-    return kb
+@pytest.fixture
+def fixture_kb(clean_kb: KnowledgeBase) -> KnowledgeBase:
+    return clean_kb
 
 
-def test_answer_threshold_and_margin(fixture_kb):
-    m = Matcher(fixture_kb)
+def test_answer_threshold_and_margin(fixture_kb, clean_matcher):
+    m = clean_matcher
     q = "HPV疫苗免费吗"
     top = m.match(q)
     assert top.status is Status.ANSWERED and top.entry_id == "hpv-vaccine"
@@ -155,8 +147,8 @@ def test_max_candidates(fixture_kb):
     assert len(r.candidates) == 2
 
 
-def test_result_json_shape(fixture_kb):
-    r = Matcher(fixture_kb).match("HPV疫苗免费吗")
+def test_result_json_shape(clean_matcher):
+    r = clean_matcher.match("HPV疫苗免费吗")
     j = r.to_json()
     assert set(j) == {"query", "status", "id", "score", "candidates"}
     assert j["id"] == "hpv-vaccine" and j["status"] == "answered"

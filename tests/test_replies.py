@@ -1,4 +1,4 @@
-"""The reply builder: wording per language, escaping, buttons, message splitting."""
+"""The reply builder: wording per language, escaping, buttons."""
 
 import datetime as dt
 
@@ -60,19 +60,6 @@ def test_unanswered_has_hotlines_and_topics_button():
     r = replies.build(kb(), MatchResult("q", "q", Status.UNANSWERED), LANG_HANS)
     assert "12345" in r.html and "12320" in r.html and "转给编辑" in r.html
     assert r.buttons[0][0].action == replies.ACT_TOPICS
-
-
-def test_split_message_on_paragraphs():
-    paras = ["段" * 1500, "落" * 1500, "文" * 1500]
-    parts = replies.split_message("\n\n".join(paras))
-    assert parts == [paras[0] + "\n\n" + paras[1], paras[2]]
-    assert all(len(p) <= replies.MAX_MESSAGE for p in parts)
-    huge = replies.split_message("字" * 9000)
-    assert all(len(p) <= replies.MAX_MESSAGE for p in huge) and "".join(huge) == "字" * 9000
-
-
-def test_to_plain_unescapes():
-    assert replies.to_plain("<b>a &lt; b</b>") == "a < b"
 
 
 def test_topics_and_category():

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from policybot import replies
-from policybot.evaluate import evaluate, load_questions
-from policybot.explain import format_analysis
-from policybot.knowledge import load
-from policybot.matcher import MAX_QUERY_CHARS, Matcher
+from policybot.knowledge import LoadResult, load
+from policybot.matching.matcher import MAX_QUERY_CHARS, Matcher
+from policybot.matching.safety import SafetyNet
 from policybot.model import LANG_EN, LANG_HANS, KnowledgeBase, Status
-from policybot.safety import SafetyNet
+from policybot.quality.evaluate import evaluate, load_questions
+from policybot.quality.explain_format import format_analysis
 from tests.conftest import write_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,10 +154,9 @@ def test_sorry_and_did_you_mean_end_with_the_numbers(kb: KnowledgeBase, matcher:
     assert "120" in line and "12356" in line
 
 
-def test_knowledge_phrasings_never_fire() -> None:
-    result = load(ROOT / "knowledge")
-    assert result.kb is not None, result.errors
-    assert [str(p) for p in result.warnings if "emergency reply" in p.message] == []
+def test_knowledge_phrasings_never_fire(real_knowledge: LoadResult) -> None:
+    assert real_knowledge.kb is not None, real_knowledge.errors
+    assert [str(p) for p in real_knowledge.warnings if "emergency reply" in p.message] == []
 
 
 @pytest.mark.parametrize("path", [SAFETY_SET, HELDOUT_SET])
@@ -165,7 +164,6 @@ def test_safety_sets(matcher: Matcher, path: Path) -> None:
     report = evaluate(load_questions(path), matcher.match)
     missed = [o.question.q[-60:] for o in report.emergencies if not o.correct]
     false = [o.question.q for o in report.outcomes if o.question.expect != "emergency" and o.status == "emergency"]
-    assert (len(report.emergencies) >= 200 and len(report.outcomes) - len(report.emergencies) >= 100) or (
-        path == HELDOUT_SET
-    )
+    # both sets are big enough to mean something: 200+ emergencies, 100+ look-alikes
+    assert len(report.emergencies) >= 200 and len(report.outcomes) - len(report.emergencies) >= 100
     assert missed == [] and false == []

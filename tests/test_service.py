@@ -8,8 +8,8 @@ import pytest
 
 from policybot.knowledge import load
 from policybot.model import Status
-from policybot.querylog import SQLiteQueryLog
 from policybot.service import Service
+from policybot.storage.sqlite import SQLiteQueryLog
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "knowledge" / "clean"
 

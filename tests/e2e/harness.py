@@ -301,7 +301,7 @@ def text_of(bot_message: dict[str, Any]) -> str:
 @contextlib.asynccontextmanager
 async def polling(application: Any) -> AsyncIterator[None]:
     """What Application.run_polling does, inside a running event loop."""
-    from policybot.app import ALLOWED_UPDATES, post_init, post_shutdown
+    from policybot.bot.app import ALLOWED_UPDATES, post_init, post_shutdown
 
     await application.initialize()
     try:

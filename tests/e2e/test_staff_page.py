@@ -1,4 +1,4 @@
-"""The staff page in a real browser: `policybot.review staff-web` (Datasette) + headless Chromium.
+"""The staff page in a real browser: `python -m policybot staff-web` (Datasette) + headless Chromium.
 
 Chromium comes from scripts/install-chromium.sh. Set POLICYBOT_UPDATE_DOCS=1 to also refresh
 docs/staff-page.png and docs/report.png from this run.
@@ -27,8 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from policybot import review
-from policybot.querylog import QueryRecord, SQLiteQueryLog, hash_chat
+from policybot.knowledge import load
+from policybot.staff import report as staff_report
+from policybot.storage.privacy import hash_chat
+from policybot.storage.records import QueryRecord
+from policybot.storage.reports import QueryLogReader
+from policybot.storage.sqlite import SQLiteQueryLog
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium") or None
@@ -105,7 +109,7 @@ def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = _free_port()
     log = (tmp_path / "staff-web.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "policybot.review", "staff-web", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "policybot", "staff-web", "--db", str(db), "--port", str(port)],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -237,14 +241,14 @@ def test_report_screenshot(tmp_path: Path) -> None:
     db = tmp_path / "report.sqlite3"
     asyncio.run(_fill(db))
 
-    async def build() -> review.Report:
-        async with SQLiteQueryLog(db, SALT) as qlog:
+    async def build() -> staff_report.Report:
+        async with QueryLogReader(db) as qlog:
             since = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
             # entry questions from the real knowledge base when it loads (else the column is empty)
-            titles = review._entry_titles(str(REPO / "knowledge"))
-            return await review.build_report(qlog, since, utc_offset=dt.timedelta(hours=8), titles=titles)
+            titles = staff_report.entry_titles(load(REPO / "knowledge").kb)
+            return await staff_report.build_report(qlog, since, utc_offset=dt.timedelta(hours=8), titles=titles)
 
-    text = review.render_text(asyncio.run(build()))
+    text = staff_report.render_text(asyncio.run(build()))
     page = tmp_path / "report.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'><style>body{margin:0;background:#1e1e1e}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from policybot import replies
-from policybot.app import build_application
+from policybot.bot.app import build_application
 from policybot.config import Config
 from policybot.model import LANG_HANS
 from tests.e2e.harness import Bridge, Emulator, Resident, buttons, polling, text_of
@@ -64,7 +64,8 @@ async def test_resident_conversation(emulator: Emulator, kb_dir: Path, tmp_path:
                 # 3. an ambiguous question: "did you mean"
                 await resident.send("打疫苗要预约吗？")
                 (did_you_mean,) = await resident.replies()
-                assert text_of(did_you_mean) == "您是想问："
+                # the question, then the emergency numbers: a missed emergency still shows them
+                assert text_of(did_you_mean) == "您是想问：\n\n" + replies.esc(replies.text("emergency_line", LANG_HANS))
                 labels = [row[0]["text"] for row in buttons(did_you_mean)]
                 assert "儿童疫苗接种怎么预约？" in labels and labels[-1] == "都不是"
 

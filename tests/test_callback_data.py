@@ -1,14 +1,15 @@
-"""callbacks: signed callback data round-trips, fits 64 bytes, and refuses anything else."""
+"""The callback-data codec: signed callback data round-trips, fits 64 bytes, and refuses anything else."""
 
 from __future__ import annotations
 
 import pytest
 
-from policybot import callbacks, replies
+from policybot import replies
+from policybot.bot import callback_data
 from policybot.model import LANG_HANT, Button
 
-SECRET = callbacks.derive_secret("test-salt")
-OTHER = callbacks.derive_secret("other-salt")
+SECRET = callback_data.derive_secret("test-salt")
+OTHER = callback_data.derive_secret("other-salt")
 
 
 @pytest.mark.parametrize(
@@ -25,20 +26,20 @@ OTHER = callbacks.derive_secret("other-salt")
     ],
 )
 def test_round_trip(button: Button) -> None:
-    data = callbacks.encode(button, SECRET)
-    assert len(data.encode()) <= callbacks.MAX_BYTES
-    assert callbacks.decode(data, SECRET) == Button("", button.action, button.arg, button.query_id)
+    data = callback_data.encode(button, SECRET)
+    assert len(data.encode()) <= callback_data.MAX_BYTES
+    assert callback_data.decode(data, SECRET) == Button("", button.action, button.arg, button.query_id)
 
 
 def test_longest_real_button_fits() -> None:
-    # entry ids are at most 40 characters, query ids 10 (querylog.new_query_id)
+    # entry ids are at most 40 characters, query ids 10 (model.new_query_id)
     button = Button("x", replies.ACT_UNHELPFUL, "a" * 40, "q" * 10)
-    assert len(callbacks.encode(button, SECRET).encode()) <= 64
+    assert len(callback_data.encode(button, SECRET).encode()) <= 64
 
 
 def test_over_64_bytes_is_refused() -> None:
     with pytest.raises(ValueError, match="64"):
-        callbacks.encode(Button("x", replies.ACT_PICK, "a" * 40, "q" * 32), SECRET)
+        callback_data.encode(Button("x", replies.ACT_PICK, "a" * 40, "q" * 32), SECRET)
 
 
 @pytest.mark.parametrize(
@@ -54,11 +55,11 @@ def test_over_64_bytes_is_refused() -> None:
 )
 def test_invalid_buttons_are_not_encoded(button: Button) -> None:
     with pytest.raises(ValueError):
-        callbacks.encode(button, SECRET)
+        callback_data.encode(button, SECRET)
 
 
 def _resign(body: str) -> str:
-    return body + "|" + callbacks._mac(body, SECRET)
+    return body + "|" + callback_data._mac(body, SECRET)
 
 
 @pytest.mark.parametrize(
@@ -81,14 +82,14 @@ def _resign(body: str) -> str:
     ],
 )
 def test_malformed_forged_or_unknown_data_is_refused(data: object) -> None:
-    assert callbacks.decode(data, SECRET) is None
+    assert callback_data.decode(data, SECRET) is None
 
 
 def test_data_signed_with_another_secret_is_refused() -> None:
-    data = callbacks.encode(Button("x", replies.ACT_HELPFUL, "flu-vaccine", "abc"), OTHER)
-    assert callbacks.decode(data, SECRET) is None
+    data = callback_data.encode(Button("x", replies.ACT_HELPFUL, "flu-vaccine", "abc"), OTHER)
+    assert callback_data.decode(data, SECRET) is None
 
 
 def test_tampered_argument_is_refused() -> None:
-    data = callbacks.encode(Button("x", replies.ACT_PICK, "flu-vaccine", "abc"), SECRET)
-    assert callbacks.decode(data.replace("flu-vaccine", "hpv-vaccine"), SECRET) is None
+    data = callback_data.encode(Button("x", replies.ACT_PICK, "flu-vaccine", "abc"), SECRET)
+    assert callback_data.decode(data.replace("flu-vaccine", "hpv-vaccine"), SECRET) is None

@@ -1,7 +1,7 @@
 """Normalisation: NFKC, width, case, punctuation, traditional→simplified, filler; script detection."""
 
+from policybot.matching.normalise import detect_script, normalise, to_traditional
 from policybot.model import LANG_EN, LANG_HANS, LANG_HANT
-from policybot.text import detect_script, normalise, to_traditional
 
 
 def test_traditional_becomes_simplified():

@@ -7,7 +7,6 @@ checked here (never in unit tests) and written with the figures to a results fil
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import platform
 import statistics
@@ -15,6 +14,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from policybot.exitcodes import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+from policybot.knowledge import KnowledgeError, load
+from policybot.matching.matcher import Matcher
+from policybot.quality.baselines import BM25Baseline, WRatioBaseline
+from policybot.quality.evaluate import load_questions
 
 # Per-question targets for the full pipeline (normalise → correct → segment → score → decide).
 TARGET_MEDIAN_MS = 5.0
@@ -41,24 +46,19 @@ def _p(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    from policybot.baselines import BM25Baseline, WRatioBaseline
-    from policybot.evaluate import load_questions
-    from policybot.knowledge import load
-    from policybot.matcher import Matcher
-
-    paths = [args.questions] if args.questions else [p for p in DEFAULT_QUESTIONS if Path(p).exists()]
+def run_bench(knowledge: str | Path, questions_file: str | None, repeat: int, out: str | None) -> int:
+    """Measure, print and write the results; EXIT_ERRORS when a target is missed."""
+    paths = [questions_file] if questions_file else [p for p in DEFAULT_QUESTIONS if Path(p).exists()]
     if not paths:
         print("no question set found; pass --questions FILE", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     questions = [q.q for p in paths for q in load_questions(p)]
 
     t0 = time.perf_counter()
-    result = load(args.knowledge)
+    result = load(knowledge)
     load_s = time.perf_counter() - t0
     if result.kb is None:
-        print(f"{args.knowledge} has errors; run check", file=sys.stderr)
-        return 1
+        raise KnowledgeError(knowledge, result)
     builds = []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -69,9 +69,9 @@ def run_bench(args: argparse.Namespace) -> int:
         matcher.match(q)
 
     rows: dict[str, list[float]] = {
-        "policybot": _time_each(matcher.match, questions, args.repeat),
-        "rapidfuzz WRatio": _time_each(WRatioBaseline(result.kb).raw, questions, args.repeat),
-        "BM25 (jieba)": _time_each(BM25Baseline(result.kb).raw, questions, args.repeat),
+        "policybot": _time_each(matcher.match, questions, repeat),
+        "rapidfuzz WRatio": _time_each(WRatioBaseline(result.kb).raw, questions, repeat),
+        "BM25 (jieba)": _time_each(BM25Baseline(result.kb).raw, questions, repeat),
     }
     base = statistics.median(rows["rapidfuzz WRatio"])
     ours = rows["policybot"]
@@ -84,7 +84,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "# Benchmark results",
         "",
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"Python {platform.python_version()}, {len(questions)} questions × {args.repeat} repeats "
+        f"Python {platform.python_version()}, {len(questions)} questions × {repeat} repeats "
         f"(median per question), knowledge {result.kb.version} ({len(result.kb.entries)} entries).",
         "Reproduce: `python -m policybot bench` (writes this file).",
         "",
@@ -110,8 +110,8 @@ def run_bench(args: argparse.Namespace) -> int:
         lines.append(f"| {name} | {value:.2f} {unit} | {limit:g} {unit} | {'yes' if met else 'NO'} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text, encoding="utf-8")
-        print(f"written to {args.out}")
-    return 0 if ok else 1
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text, encoding="utf-8")
+        print(f"written to {out}")
+    return EXIT_OK if ok else EXIT_ERRORS

@@ -1,9 +1,10 @@
-"""Inline-button callback data: `Button` <-> at most 64 bytes, signed so forged data is refused.
+"""The callback-data codec: `Button` <-> inline-button callback data of at most 64 bytes,
+signed so forged data is refused. (Not python-telegram-bot's "callbacks": those are handlers.)
 
 Format: "<action code>|<arg>|<query_id>|<mac>", mac = the first 8 characters of a URL-safe
 base64 HMAC-SHA256 over the rest. Telegram returns callback data verbatim from the client, so
 everything in it is untrusted until `decode` has checked the MAC and every field's shape.
-Pure: no Telegram import, no I/O.
+Pure functions: no I/O, only Telegram's limit from telegram.constants.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
+
+from telegram.constants import InlineKeyboardButtonLimit
 
 from policybot import replies
-from policybot.model import LANGUAGES, Button
+from policybot.model import ID_PATTERN, LANGUAGES, QUERY_ID_PATTERN, Button
 
-MAX_BYTES = 64  # Telegram's limit; python-telegram-bot does not check it
+MAX_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # python-telegram-bot does not check it
 MAC_CHARS = 8  # 48 bits: plenty against guessing, small enough to leave room for ids
 SEP = "|"
 
@@ -33,15 +35,13 @@ CODES = {
 }
 ACTIONS_BY_CODE = {code: action for action, code in CODES.items()}
 
-_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")  # entry and category ids (kebab-case)
-_QUERY_ID = re.compile(r"^[0-9a-z]{1,32}$")
-MAX_ID_CHARS = 40
+MAX_ID_CHARS = 40  # an entry or category id longer than this would not fit with a query id
 
 _NEEDS_QUERY = {replies.ACT_PICK, replies.ACT_NONE}  # a choice without its query means nothing
 
 
 def _valid_id(value: str) -> bool:
-    return len(value) <= MAX_ID_CHARS and _ID.match(value) is not None
+    return len(value) <= MAX_ID_CHARS and ID_PATTERN.match(value) is not None
 
 
 def _valid_arg(action: str, arg: str) -> bool:
@@ -61,7 +61,7 @@ def _valid_arg(action: str, arg: str) -> bool:
 def _valid_query_id(action: str, query_id: str) -> bool:
     if query_id == "":
         return action not in _NEEDS_QUERY
-    return _QUERY_ID.match(query_id) is not None
+    return QUERY_ID_PATTERN.match(query_id) is not None
 
 
 def derive_secret(seed: str) -> bytes:

@@ -13,9 +13,9 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
-from policybot.evaluate import EMERGENCY, NONE, Question, Report, evaluate
-from policybot.matcher import Analysis, Matcher
+from policybot.matching.matcher import Analysis, Matcher
 from policybot.model import MatchSettings
+from policybot.quality.evaluate import EMERGENCY, NONE, Question, Report, evaluate
 
 
 @dataclass(frozen=True)

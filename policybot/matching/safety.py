@@ -22,8 +22,9 @@ from functools import lru_cache
 
 import ahocorasick
 
+from policybot.matching.normalise import to_simplified
+from policybot.matching.vocabulary import word_frequencies
 from policybot.model import Safety, SafetyKind
-from policybot.text import to_simplified
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 # A sentence ends here; a combination must sit inside one sentence (or two short ones).
@@ -100,19 +101,6 @@ def phrase_key(phrase: str) -> str:
     return compact(fold(phrase)).strip()
 
 
-@lru_cache(maxsize=1)
-def _dictionary() -> dict[str, int]:
-    """jieba's word frequencies: a homophone that is a real word is not a typo. Loaded only when a
-    message sounds like a phrase without being spelled like it (rare)."""
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.dt.check_initialized()
-    return jieba.dt.FREQ
-
-
 def _is_typo(sentence: str, start: int, key: str) -> bool:
     """Does the sentence, at `start`, spell `key` with homophone typos (不想火了 for 不想活了)
     rather than with real words of its own (中度 is not 中毒, 更新 in 最新更新 is not 心梗)?"""
@@ -120,7 +108,7 @@ def _is_typo(sentence: str, start: int, key: str) -> bool:
     wrong = [i for i, (a, b) in enumerate(zip(window, key, strict=True)) if a != b]
     if not wrong or len(wrong) * 2 > len(key):
         return False  # spelled right (the character automaton has it), or mostly other words
-    words = _dictionary()
+    words = word_frequencies()  # a homophone that is a real word is not a typo
     # the window as a word of its own: a typo only if far rarer than the phrase (磨菇 vs 蘑菇)
     if words.get(window, 0) * _TYPO_RARITY > max(words.get(key, 0), _TYPO_BASE_FREQ):
         return False

@@ -1,11 +1,12 @@
-"""`explain`: how the matcher read a question and why it decided what it decided."""
+"""The `explain` command's text: how the matcher read a question and why it decided what it
+decided (the analysis itself is `Matcher.explain`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from policybot.matcher import Analysis, Matcher
+    from policybot.matching.matcher import Analysis, Matcher
 
 
 def format_safety(a: Analysis) -> list[str]:

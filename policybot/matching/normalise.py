@@ -1,7 +1,8 @@
 """Text normalisation: NFKC, width, case, punctuation, traditional→simplified, filler.
 
-Also tells which script a question is written in, segments Chinese with jieba and turns
-text into pinyin. Knows nothing of the knowledge base or Telegram.
+Also tells which script a question is written in and converts between simplified and
+traditional characters (OpenCC, one converter each per process). Knows nothing of the
+knowledge base or Telegram.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Staff tools: report (text, JSON, CSV), suggest (YAML snippets), staff page metadata."""
+"""Staff tools: report (text, JSON, CSV), suggest (YAML snippets), staff page metadata; the
+commands run in-process through cli.main and read the log read-only."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import datetime as dt
@@ -16,18 +16,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policybot import review
+from policybot import bootstrap, knowledge
+from policybot.cli import main
 from policybot.model import Candidate, Category, Entry, KnowledgeBase, MatchSettings
-from policybot.querylog import Group, QueryRecord, SQLiteQueryLog
-from policybot.review import (
-    Column,
-    Table,
-    display_width,
-    format_table,
-    parse_since,
-    parse_utc_offset,
-    suggest_groups,
-)
+from policybot.staff import report as staff_report
+from policybot.staff import web
+from policybot.staff.report import parse_since, parse_utc_offset
+from policybot.staff.suggest import suggest_groups
+from policybot.staff.tables import Column, Table, clip, display_width, format_table
+from policybot.storage.records import Group, QueryRecord
+from policybot.storage.reports import QueryLogReader
+from policybot.storage.sqlite import SQLiteQueryLog
 
 NOW = dt.datetime.now(dt.UTC)
 REPO = Path(__file__).resolve().parent.parent
@@ -85,16 +84,12 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser()
-    review.register(p.add_subparsers(dest="command", required=True))
-    return p
+# Reports work without a knowledge base (entry questions are then left out).
+NO_KNOWLEDGE = {"POLICYBOT_KNOWLEDGE_DIR": "/nonexistent"}
 
 
-def run(parser: argparse.ArgumentParser, *argv: str) -> int:
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+def run(*argv: str, env: dict[str, str] | None = None) -> int:
+    return main(list(argv), env=NO_KNOWLEDGE if env is None else env)
 
 
 # -- arguments ----------------------------------------------------------------------------------
@@ -125,22 +120,15 @@ def test_parse_utc_offset() -> None:
         parse_utc_offset("+25")
 
 
-def test_register_adds_commands(parser: argparse.ArgumentParser) -> None:
-    for command in ("report", "suggest", "staff-web"):
-        args = parser.parse_args([command, "--db", "x.sqlite3"])
-        assert callable(args.func)
-        assert args.db == "x.sqlite3"
-    with pytest.raises(SystemExit):
-        parser.parse_args(["report", "--since", "yesterday"])
+def test_bad_since_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run("report", "--since", "yesterday")
+    assert exit_info.value.code == 2 and "--since must be like 7d" in capsys.readouterr().err
 
 
-def test_db_default_from_env(monkeypatch) -> None:
-    monkeypatch.setenv("POLICYBOT_DB", "/srv/log.sqlite3")
-    monkeypatch.setenv("POLICYBOT_KNOWLEDGE_DIR", "/srv/kb")
-    p = argparse.ArgumentParser()
-    review.register(p.add_subparsers())
-    args = p.parse_args(["report"])
-    assert (args.db, args.knowledge, args.since) == ("/srv/log.sqlite3", "/srv/kb", "7d")
+def test_db_and_knowledge_default_to_the_settings(db: Path, capsys) -> None:
+    assert run("report", "--json", env={"POLICYBOT_DB": str(db), "POLICYBOT_KNOWLEDGE_DIR": "/nonexistent"}) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["total"] == 12
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -172,18 +160,17 @@ def test_format_table_aligns_cjk() -> None:
 
 
 def test_clip_long_text() -> None:
-    assert review.clip("医" * 30, 10) == "医" * 3 + "..."
-    assert display_width(review.clip("医" * 30, 10)) <= 10
-    assert review.clip("a\nb", 10) == "a b"
+    assert clip("医" * 30, 10) == "医" * 3 + "..."
+    assert display_width(clip("医" * 30, 10)) <= 10
+    assert clip("a\nb", 10) == "a b"
 
 
 # -- report -------------------------------------------------------------------------------------
 
 
-def test_report_text(db: Path, parser, capsys) -> None:
+def test_report_text(db: Path, capsys) -> None:
     assert (
         run(
-            parser,
             "report",
             "--db",
             str(db),
@@ -207,8 +194,8 @@ def test_report_text(db: Path, parser, capsys) -> None:
 
 
 async def test_build_report_tables(db: Path) -> None:
-    async with SQLiteQueryLog(db, "x") as qlog:
-        report = await review.build_report(
+    async with QueryLogReader(db) as qlog:
+        report = await staff_report.build_report(
             qlog, NOW - dt.timedelta(days=7), titles={"outpatient": "门诊看病怎么报销？"}, top=10
         )
     tables = {t.name: t for t in report.tables()}
@@ -225,8 +212,8 @@ async def test_build_report_tables(db: Path) -> None:
     assert [r["count"] for r in tables["unanswered_groups"].rows] == [3, 1, 1]
 
 
-def test_report_json(db: Path, parser, capsys) -> None:
-    assert run(parser, "report", "--db", str(db), "--json", "--utc-offset", "+08:00") == 0
+def test_report_json(db: Path, capsys) -> None:
+    assert run("report", "--db", str(db), "--json", "--utc-offset", "+08:00") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["utc_offset"] == "UTC+08:00"
     totals = data["totals"]
@@ -251,9 +238,9 @@ def test_report_json(db: Path, parser, capsys) -> None:
     assert sum(d["total"] for d in data["daily"]) == 12
 
 
-def test_report_csv(db: Path, parser, tmp_path: Path, capsys) -> None:
+def test_report_csv(db: Path, tmp_path: Path, capsys) -> None:
     out_dir = tmp_path / "csv"
-    assert run(parser, "report", "--db", str(db), "--csv", str(out_dir)) == 0
+    assert run("report", "--db", str(db), "--csv", str(out_dir)) == 0
     names = sorted(p.name for p in out_dir.iterdir())
     assert names == [
         "daily.csv", "emergency_kinds.csv", "possible_emergencies.csv", "statuses.csv", "top_entries.csv",
@@ -272,11 +259,23 @@ def test_report_csv(db: Path, parser, tmp_path: Path, capsys) -> None:
     assert read("unhelpful.csv")[0]["helpful_pct"] == "0.0"
 
 
-def test_report_without_db(tmp_path: Path, parser, capsys) -> None:
+def test_report_without_db(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "none.sqlite3"
-    assert run(parser, "report", "--db", str(missing)) == 1
+    assert run("report", "--db", str(missing)) == 1
     assert "no query log" in capsys.readouterr().err
     assert not missing.exists()  # a report never creates an empty log
+
+
+def test_report_never_writes_the_log(db: Path, capsys) -> None:
+    """The report reads an old log as it is: it neither migrates it nor writes anything."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 3")  # as if written by an older policybot
+    before = db.read_bytes()
+    assert run("report", "--db", str(db)) == 1
+    assert "start the bot" in capsys.readouterr().err
+    assert db.read_bytes() == before
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 # -- suggest ------------------------------------------------------------------------------------
@@ -351,16 +350,12 @@ def test_suggest_min_score_and_yaml_escaping() -> None:
     assert yaml.safe_load(s.snippet)[0]["question"] == tricky
 
 
-def test_suggest_command_output_is_valid_yaml(db: Path, parser, capsys, monkeypatch) -> None:
-    # the loader and matcher are stand-ins: this tests the command, not the matcher
+def test_suggest_command_output_is_valid_yaml(db: Path, capsys, monkeypatch) -> None:
+    # the knowledge base and matcher are stand-ins: this tests the command, not the matcher
     kb = make_kb()
-    knowledge = types.ModuleType("policybot.knowledge")
-    knowledge.load = lambda directory: types.SimpleNamespace(kb=kb, problems=())
-    matcher = types.ModuleType("policybot.matcher")
-    matcher.Matcher = lambda kb: types.SimpleNamespace(rank=fake_rank)
-    monkeypatch.setitem(sys.modules, "policybot.knowledge", knowledge)
-    monkeypatch.setitem(sys.modules, "policybot.matcher", matcher)
-    assert run(parser, "suggest", "--db", str(db), "--since", "30d") == 0
+    monkeypatch.setattr(knowledge, "load_or_raise", lambda directory: kb)
+    monkeypatch.setattr(bootstrap, "build_matcher", lambda cfg, kb: types.SimpleNamespace(rank=fake_rank))
+    assert run("suggest", "--db", str(db), "--since", "30d") == 0
     out = capsys.readouterr().out
     blocks = re.split(r"^── \d+\. .*$", out, flags=re.M)[1:]
     assert len(blocks) == 3  # lost card (3), pet vaccine, "报销" (none of these)
@@ -399,20 +394,25 @@ def test_staff_metadata_canned_queries_run_and_hide_chat_hashes(db: Path) -> Non
 
 
 def test_staff_metadata_is_renamed_for_the_served_file(tmp_path: Path) -> None:
-    data = review.staff_metadata(REPO / "staff" / "metadata.yml", "log")
+    data = web.staff_metadata(REPO / "staff" / "metadata.yml", "log")
     assert "log" in data["databases"] and "policybot" not in data["databases"]
     assert data["databases"]["log"]["queries"]["daily_volume"]["sql"]
 
 
 def test_datasette_command_is_read_only() -> None:
-    cmd = review.datasette_command("data/x.sqlite3", "m.json", port=9000)
+    cmd = web.datasette_command("data/x.sqlite3", "m.json", port=9000)
     assert cmd[:4] == [sys.executable, "-m", "datasette", "serve"]
     joined = " ".join(cmd)
     assert "default_allow_sql off" in joined and "allow_download off" in joined
     assert "-i" not in cmd  # the live log is served through read-only connections, WAL included
-    assert "-i" in review.datasette_command("snap.sqlite3", "m.json", immutable=True)
+    assert "-i" in web.datasette_command("snap.sqlite3", "m.json", immutable=True)
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "9000"
 
 
-def test_staff_web_without_db(tmp_path: Path, parser, capsys) -> None:
-    assert run(parser, "staff-web", "--db", str(tmp_path / "none.sqlite3")) == 1
+def test_staff_web_without_db(tmp_path: Path, capsys) -> None:
+    assert run("staff-web", "--db", str(tmp_path / "none.sqlite3")) == 1
+    assert "no query log" in capsys.readouterr().err
+
+
+def test_staff_metadata_path_is_the_repositorys() -> None:
+    assert web.STAFF_METADATA == REPO / "staff" / "metadata.yml" and web.STAFF_METADATA.is_file()

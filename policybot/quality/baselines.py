@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 from rapidfuzz import fuzz, process, utils
 
-from policybot.evaluate import Question, Report, evaluate
+from policybot.matching.vocabulary import new_tokenizer
 from policybot.model import Candidate, KnowledgeBase, MatchResult, Status
+from policybot.quality.evaluate import Question, Report, evaluate
 
 
 class WRatioBaseline:
@@ -45,13 +46,7 @@ class BM25Baseline:
     name = "BM25 (jieba)"
 
     def __init__(self, kb: KnowledgeBase, k1: float = 1.5, b: float = 0.75) -> None:
-        import logging
-
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        self._tok = jieba.Tokenizer()
-        self._tok.initialize()
+        self._tok = new_tokenizer()
         self.k1, self.b = k1, b
         self._docs: list[tuple[str, Counter[str]]] = []
         for e in kb.entries.values():

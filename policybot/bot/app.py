@@ -1,0 +1,176 @@
+"""Builds the Telegram `Application`: builder, defaults, rate limiter, lifecycle and jobs.
+
+`post_init` starts the `Service` (bootstrap.start_service) and puts it, with the key that signs
+button data, in the typed `BotData`; `post_shutdown` closes the query log (which flushes it).
+No wording, no scoring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import sys
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import AIORateLimiter, Application, Defaults
+from telegram.request import BaseRequest
+
+from policybot import bootstrap, replies
+from policybot.bot import callback_data, handlers
+from policybot.bot.context import CONTEXT_TYPES, BotApplication, BotContext
+from policybot.bot.redaction import install_token_redaction
+from policybot.config import Config
+from policybot.exitcodes import EXIT_ERRORS, EXIT_OK
+from policybot.knowledge import KnowledgeError
+from policybot.model import LANG_EN, LANG_HANS
+from policybot.staff.texts import format_reload
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY = dt.timedelta(days=1)
+FIRST_PURGE = dt.timedelta(minutes=1)
+# Telegram's menu: the default list (no language_code) and per client language. There is no
+# separate code for Traditional Chinese clients; they get the "zh" list.
+COMMAND_LANGUAGES: tuple[tuple[str | None, str], ...] = (
+    (None, LANG_HANS),
+    ("zh", LANG_HANS),
+    ("en", LANG_EN),
+)
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+def _callback_secret(cfg: Config) -> bytes:
+    try:
+        return callback_data.derive_secret(cfg.salt())
+    except OSError as exc:  # the salt file cannot be written: the token is secret as well
+        log.warning("no hash salt (%s); button data is signed with a key from the token", exc)
+        return callback_data.derive_secret("token:" + cfg.token)
+
+
+async def _set_commands(application: BotApplication) -> None:
+    for code, lang in COMMAND_LANGUAGES:
+        commands = [BotCommand(name, description) for name, description in replies.COMMANDS[lang]]
+        try:
+            await application.bot.set_my_commands(commands, language_code=code)
+        except TelegramError as exc:  # a missing menu is cosmetic: keep going
+            log.warning("setMyCommands (%s) failed: %s", code or "default", exc)
+
+
+async def post_init(application: BotApplication) -> None:
+    """Start the service; a knowledge base with errors stops the bot (KnowledgeError)."""
+    data = application.bot_data
+    service = await bootstrap.start_service(data.config)
+    data.service = service
+    data.secret = _callback_secret(data.config)
+    await _set_commands(application)
+    _schedule_jobs(application, data.config, with_purge=service.querylog is not None)
+
+
+async def post_shutdown(application: BotApplication) -> None:
+    service = application.bot_data.service
+    if service is not None:
+        await bootstrap.stop_service(service)
+
+
+def _schedule_jobs(application: BotApplication, cfg: Config, *, with_purge: bool) -> None:
+    jobs = application.job_queue
+    if jobs is None:
+        log.warning("no job queue (python-telegram-bot[job-queue] missing): no hot reload, no purge")
+        return
+    if cfg.reload_interval > 0:
+        jobs.run_repeating(reload_job, interval=cfg.reload_interval, first=cfg.reload_interval, name="reload")
+    if with_purge:
+        jobs.run_repeating(purge_job, interval=PURGE_EVERY, first=FIRST_PURGE, name="purge")
+
+
+async def reload_job(context: BotContext) -> None:
+    """Hot reload: a broken edit is logged by Service.reload and the old knowledge keeps serving;
+    every staff member is told why, since a refused edit may be one that broke the safety net."""
+    service = context.bot_data.running()
+    serving = service.kb.version
+    try:
+        result = await asyncio.to_thread(service.reload_if_changed)
+    except Exception:
+        log.exception("knowledge reload failed; still serving version %s", service.kb.version)
+        return
+    if result is None or result.kb is not None:
+        return
+    body = format_reload(result, serving)
+    for staff_id in sorted(context.bot_data.config.staff_ids):
+        try:
+            await context.bot.send_message(staff_id, body, parse_mode=ParseMode.HTML)
+        except Exception:  # one unreachable staff member must not stop the others
+            log.warning("could not tell a staff member about the refused reload")
+
+
+async def purge_job(context: BotContext) -> None:
+    querylog = context.bot_data.running().querylog
+    if querylog is None:
+        return
+    try:
+        await querylog.purge(context.bot_data.config.retention_days)
+    except Exception:
+        log.exception("query log purge failed")
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def _api_urls(api_base_url: str) -> tuple[str, str]:
+    """TELEGRAM_API_BASE_URL -> (base_url, base_file_url); accepts the server root or .../bot."""
+    root = api_base_url.rstrip("/")
+    if root.endswith("/bot"):
+        root = root[: -len("/bot")]
+    return root + "/bot", root + "/file/bot"
+
+
+def build_application(
+    cfg: Config,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> BotApplication:
+    """The configured Application; `request`/`get_updates_request` replace the HTTP transport (tests)."""
+    install_token_redaction(cfg.token)
+    builder = (
+        Application.builder()
+        .token(cfg.token)
+        .context_types(CONTEXT_TYPES)
+        .defaults(
+            Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
+        )
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if cfg.api_base_url:
+        base_url, base_file_url = _api_urls(cfg.api_base_url)
+        builder = builder.base_url(base_url).base_file_url(base_file_url)
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    application = builder.build()
+    application.bot_data.config = cfg
+    handlers.register(application)
+    return application
+
+
+def run(cfg: Config) -> int:
+    """Long-poll Telegram until interrupted; EXIT_ERRORS when the bot cannot start."""
+    application = build_application(cfg)
+    try:
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except KnowledgeError as exc:
+        exc.print(sys.stderr, prefix="cannot start: ")
+        return EXIT_ERRORS
+    except InvalidToken:
+        print("cannot start: Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        return EXIT_ERRORS
+    return EXIT_OK

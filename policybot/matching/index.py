@@ -1,0 +1,121 @@
+"""The index of one knowledge base: everything the matcher needs, computed once.
+
+Knowledge terms (keywords and synonyms) are added to a private jieba tokenizer so they segment
+whole ("两癌筛查", "家庭医生"); every phrasing is normalised, segmented, canonicalised and
+read as pinyin; every token gets an idf weight over the entries. Build a new index for a new
+knowledge base; an index is never changed after it is built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from policybot.matching.normalise import has_cjk, normalise
+from policybot.matching.typos import TypoCorrector, pinyin
+from policybot.matching.vocabulary import STOPWORDS_ZH, en_tokens, new_tokenizer
+from policybot.model import KnowledgeBase
+
+# Knowledge terms enter the tokenizer's dictionary at least this frequent, so they win.
+TERM_FREQ = 200_000
+
+
+@dataclass
+class Phrasing:
+    entry_id: str
+    text: str  # canonicalised normalised text, no spaces
+    tokens: frozenset[str]
+    pinyin: str
+    english: bool = False
+    weight: float = 0.0  # idf weight of its tokens, set once the idf is known
+
+
+class Index:
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.filler = tuple(kb.filler)
+        self._tok = new_tokenizer()
+        # synonym variant -> canonical term (both normalised)
+        self.canon: dict[str, str] = {}
+        for group in kb.synonyms:
+            forms = [normalise(t) for t in group if normalise(t)]
+            for f in forms:
+                self.canon.setdefault(f, forms[0])
+        self.out_of_scope = tuple(sorted({normalise(t) for t in kb.out_of_scope if t}))
+        self.smalltalk_ids = {normalise(p): s.id for s in kb.smalltalk for p in s.patterns if normalise(p)}
+        # Knowledge terms segment whole ("两癌筛查", "家庭医生").
+        terms: set[str] = set(self.canon) | set(self.canon.values())
+        for e in kb.entries.values():
+            terms.update(normalise(k) for k in e.keywords)
+        for t in terms:
+            if t and has_cjk(t) and " " not in t:
+                self._tok.add_word(t, freq=max(self._tok.FREQ.get(t, 0), TERM_FREQ))
+        self.phrasings: list[Phrasing] = []
+        entry_tokens: dict[str, set[str]] = {}
+        # English has one phrasing per entry, so its answer's words count as the entry's too.
+        entry_tokens_en: dict[str, set[str]] = {}
+        for e in kb.entries.values():
+            bag: set[str] = set()
+            for p in e.phrasings:
+                ph = self._phrasing(e.id, p, english=False)
+                self.phrasings.append(ph)
+                bag |= ph.tokens
+            for k in e.keywords:
+                bag |= set(self.tokens(normalise(k)))
+            entry_tokens[e.id] = bag
+            en = e.translations.get("en")
+            en_bag: set[str] = set()
+            if en is not None:
+                ph = self._phrasing(e.id, en.question, english=True)
+                self.phrasings.append(ph)
+                en_bag = set(ph.tokens) | set(self.tokens(normalise(en.answer)))
+            entry_tokens_en[e.id] = en_bag
+        self.entry_tokens = entry_tokens
+        self.entry_tokens_en = entry_tokens_en
+        n = max(len(entry_tokens), 1)
+        df = Counter(t for bag in entry_tokens.values() for t in bag)
+        df.update(t for bag in entry_tokens_en.values() for t in bag)
+        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        # A word the knowledge base has never used is strong evidence of another subject.
+        self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
+        for ph in self.phrasings:
+            ph.weight = sum(self.weight(t) for t in ph.tokens)
+        # Homophone typos are corrected only into the curated vocabulary (keywords and synonym
+        # terms); the knowledge base's own words and the dictionary's are never typos.
+        self.typos = TypoCorrector(terms, set(df) | terms, self._tok.FREQ)
+
+    def weight(self, token: str) -> float:
+        return self._idf.get(token, self._idf_unknown)
+
+    def tokens(self, normalised: str) -> list[str]:
+        """Segment, canonicalise synonyms, drop function words."""
+        out: list[str] = []
+        for chunk in normalised.split(" "):
+            if not chunk:
+                continue
+            if not has_cjk(chunk):
+                out.extend(self.canon.get(w, w) for w in en_tokens(chunk))
+                continue
+            for w in self._tok.lcut(chunk):
+                w = w.strip()
+                if not w or w in STOPWORDS_ZH:
+                    continue
+                if not has_cjk(w):
+                    out.extend(en_tokens(w))
+                    continue
+                out.append(self.canon.get(w, w))
+        return out
+
+    def segment(self, normalised: str) -> list[str]:
+        """jieba words of the text with its spaces removed (the character scorers' view)."""
+        return self._tok.lcut(normalised.replace(" ", ""))  # type: ignore[no-any-return]
+
+    def canonical_text(self, words: list[str]) -> str:
+        """Synonym variants replaced by their canonical term, for the character scorers."""
+        return "".join(self.canon.get(w, w) for w in words)
+
+    def _phrasing(self, entry_id: str, raw: str, *, english: bool) -> Phrasing:
+        norm = normalise(raw, self.filler)
+        tokens = frozenset(self.tokens(norm))
+        canon = self.canonical_text(self.segment(norm))
+        return Phrasing(entry_id, canon, tokens, " ".join(pinyin(canon)), english)

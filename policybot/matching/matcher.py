@@ -1,0 +1,232 @@
+"""Matching a resident's question to a knowledge entry.
+
+The index (`index.Index`) is built once per knowledge base. A question goes through: the
+safety net (`safety.SafetyNet`, on the whole message, before anything else) → normalisation
+(`normalise.normalise`, filler removed) → homophone typo correction against the knowledge
+base's own vocabulary (`typos`) → jieba segmentation with the knowledge terms as a user
+dictionary → synonym canonicalisation → a hybrid score per entry on an absolute 0-100 scale:
+
+- keyword: idf-weighted overlap of tokens (rare terms weigh more, words the knowledge base
+  has never seen count against the match, so "宠物狗打狂犬疫苗" is not a vaccination question);
+- coverage and evidence: how much of the question's weight the entry explains, and how much
+  matched weight there is at all (long questions);
+- fuzzy: rapidfuzz character similarity to the entry's best phrasing;
+- pinyin: similarity of the pinyin of the question and the best phrasing (homophone typos).
+
+Decision: `answered` when the best score clears `answer_threshold` and leads the next entry
+by `margin`; `ambiguous` (up to `max_candidates`) above `suggest_threshold`; else
+`unanswered`. Smalltalk (greetings, thanks) is recognised before scoring.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+from policybot.matching.index import Index
+from policybot.matching.normalise import detect_script, normalise
+from policybot.matching.safety import Detection, SafetyNet
+from policybot.matching.typos import pinyin
+from policybot.model import (
+    LANG_EN,
+    Candidate,
+    KnowledgeBase,
+    MatchResult,
+    MatchSettings,
+    Status,
+)
+
+MAX_QUERY_CHARS = 500  # a question longer than this is matched on its beginning only
+
+
+FEATURES = ("keyword", "coverage", "evidence", "fuzzy", "pinyin")
+# Matched term weight at which `evidence` reaches 63 (1 - 1/e): about one rare knowledge term.
+EVIDENCE_SCALE = 4.0
+OUT_OF_SCOPE_PENALTY = 25.0  # points off every entry when the question names an out-of-scope term
+
+
+@dataclass
+class Features:
+    keyword: float  # idf-weighted token overlap with the best phrasing
+    coverage: float  # share of the question's token weight found anywhere in the entry
+    evidence: float  # how much matched weight there is at all, saturating (long questions)
+    fuzzy: float  # rapidfuzz character similarity to the nearest phrasing
+    pinyin: float  # pinyin similarity above the floor of unrelated text
+    best_phrasing: str
+
+
+@dataclass(frozen=True)
+class Scored:
+    entry_id: str
+    score: float
+    keyword: float
+    coverage: float
+    evidence: float
+    fuzzy: float
+    pinyin: float
+    best_phrasing: str
+    penalty: float = 0.0
+
+
+@dataclass
+class Analysis:
+    """Everything `explain` shows: how a question was read and scored."""
+
+    query: str
+    normalised: str
+    corrected: str
+    tokens: list[str]
+    canonical: list[str]
+    expanded: dict[str, str]  # token -> canonical synonym it was replaced by
+    out_of_scope: list[str]
+    script: str
+    safety: Detection | None = None
+    features: dict[str, Features] = field(default_factory=dict)
+    scored: list[Scored] = field(default_factory=list)
+    result: MatchResult | None = None
+
+
+class Matcher:
+    """Index over one KnowledgeBase. Build a new one for a new knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase, settings: MatchSettings | None = None) -> None:
+        self.kb = kb
+        self.settings = settings or kb.settings
+        self.index = Index(kb)
+        self.safety = SafetyNet(kb.safety)
+
+    def correct(self, normalised: str) -> str:
+        """Replace homophone typos (寡号 → 挂号, 结合病 → 结核病) with knowledge terms."""
+        return self.index.typos.correct(normalised)
+
+    # -- scoring ---------------------------------------------------------------------
+
+    def analyse(self, query: str) -> Analysis:
+        raw = query[:MAX_QUERY_CHARS]
+        ix = self.index
+        script = detect_script(raw)
+        normalised = normalise(raw, ix.filler)
+        corrected = self.correct(normalised)
+        words = ix.segment(corrected)  # segmented once: shown by explain, scored by fuzzy/pinyin
+        plain_tokens = [w for w in words if w.strip()]
+        tokens = ix.tokens(corrected)
+        expanded = {w: ix.canon[w] for w in plain_tokens if w in ix.canon and ix.canon[w] != w}
+        oos = [t for t in ix.out_of_scope if t and t in corrected]
+        a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)
+        a.features = self._features(ix.canonical_text(words), tokens, english=(script == LANG_EN))
+        a.scored = self.combine(a.features, bool(oos))
+        return a
+
+    def _features(self, canon: str, tokens: list[str], *, english: bool) -> dict[str, Features]:
+        """Per entry, the best value of each feature over its phrasings (0-100 each)."""
+        ix = self.index
+        qset = set(tokens)
+        wq = sum(ix.weight(t) for t in qset)
+        qpy = " ".join(pinyin(canon)) if not english else ""
+        feats: dict[str, Features] = {}
+        for ph in ix.phrasings:
+            if ph.english != english:
+                continue
+            keyword = 0.0
+            if wq > 0 and ph.tokens:
+                wc = sum(ix.weight(t) for t in qset & ph.tokens)
+                # half "how much of the question this phrasing explains", half "how much of
+                # the phrasing the question contains": short and long questions both score.
+                keyword = 100 * (0.5 * wc / wq + 0.5 * wc / ph.weight)
+            fz = fuzz.ratio(canon, ph.text)
+            # Unrelated Chinese strings share ~50% of pinyin letters: only the part above
+            # that floor is evidence (it is what recovers homophone typos).
+            py = max(0.0, (fuzz.ratio(qpy, ph.pinyin) - 50.0) * 2) if qpy and ph.pinyin else 0.0
+            f = feats.get(ph.entry_id)
+            if f is None:
+                feats[ph.entry_id] = Features(keyword, 0.0, 0.0, fz, py, ph.text)
+            else:
+                if keyword > f.keyword:
+                    f.keyword, f.best_phrasing = keyword, ph.text
+                f.fuzzy = max(f.fuzzy, fz)
+                f.pinyin = max(f.pinyin, py)
+        bags = ix.entry_tokens_en if english else ix.entry_tokens
+        for eid, f in feats.items():
+            # Question terms spread over several phrasings of the same entry still count.
+            matched = sum(ix.weight(t) for t in qset & bags[eid])
+            if wq > 0:
+                f.coverage = 100 * matched / wq
+            # A long story around the question dilutes coverage but not this.
+            f.evidence = 100 * (1 - math.exp(-matched / EVIDENCE_SCALE))
+        return feats
+
+    def combine(self, feats: dict[str, Features], oos: bool, settings: MatchSettings | None = None) -> list[Scored]:
+        """Weighted sum of the features, minus the out-of-scope penalty, best first."""
+        s = settings or self.settings
+        w = {k: s.weights.get(k, 0.0) for k in FEATURES}
+        total = sum(w.values()) or 1.0
+        penalty = OUT_OF_SCOPE_PENALTY if oos else 0.0
+        out = [
+            Scored(
+                eid,
+                max(0.0, sum(w[k] * getattr(f, k) for k in FEATURES) / total - penalty),
+                f.keyword,
+                f.coverage,
+                f.evidence,
+                f.fuzzy,
+                f.pinyin,
+                f.best_phrasing,
+                penalty,
+            )
+            for eid, f in feats.items()
+        ]
+        out.sort(key=lambda x: -x.score)
+        return out
+
+    # -- decisions -------------------------------------------------------------------
+
+    def _smalltalk(self, normalised: str) -> str | None:
+        ids = self.index.smalltalk_ids
+        return ids.get(normalised) or ids.get(normalised.replace(" ", ""))
+
+    def decide(self, a: Analysis) -> MatchResult:
+        s = self.settings
+        risk = a.safety.risk if a.safety is not None else ()
+        st = self._smalltalk(a.normalised) or self._smalltalk(a.corrected)
+        if st is not None:
+            return MatchResult(a.query, a.normalised, Status.SMALLTALK, special_id=st, script=a.script, risk=risk)
+        scored = a.scored
+        top = scored[0] if scored else None
+        if top is None or top.score < s.suggest_threshold:
+            return MatchResult(a.query, a.normalised, Status.UNANSWERED,
+                               score=top.score if top else 0.0, script=a.script, risk=risk)
+        second = scored[1].score if len(scored) > 1 else 0.0
+        window = [x for x in scored[: s.max_candidates] if x.score >= s.suggest_threshold]
+        cands = tuple(Candidate(x.entry_id, x.score) for x in window)
+        if top.score >= s.answer_threshold and top.score - second >= s.margin:
+            return MatchResult(a.query, a.normalised, Status.ANSWERED, top.score, top.entry_id,
+                               cands, script=a.script, risk=risk)
+        return MatchResult(a.query, a.normalised, Status.AMBIGUOUS, top.score, None, cands,
+                           script=a.script, risk=risk)
+
+    def explain(self, query: str) -> Analysis:
+        """The safety net first, on the whole message; scoring only when it did not fire."""
+        detection = self.safety.detect(query)
+        if detection.emergency:
+            raw = query[:MAX_QUERY_CHARS]
+            a = Analysis(raw, normalise(raw, self.index.filler), "", [], [], {}, [],
+                         detect_script(raw), detection)
+            a.corrected = a.normalised
+            a.result = MatchResult(a.query, a.normalised, Status.EMERGENCY,
+                                   special_id=",".join(detection.kinds), script=a.script)
+            return a
+        a = self.analyse(query)
+        a.safety = detection
+        a.result = self.decide(a)
+        return a
+
+    def match(self, query: str) -> MatchResult:
+        result = self.explain(query).result
+        assert result is not None
+        return result
+
+    def rank(self, query: str, limit: int = 3) -> list[Candidate]:
+        """Nearest entries regardless of thresholds (for editors' suggestions)."""
+        return [Candidate(x.entry_id, x.score) for x in self.analyse(query).scored[:limit]]

@@ -1,0 +1,73 @@
+"""Homophone typo correction: 寡号 → 挂号, 结合病 → 结核病.
+
+A run of Chinese characters is read as pinyin; a window that sounds like a curated knowledge
+term (a keyword or synonym) but is not spelled like it, and is not a real word of its own,
+is replaced by the term. Corrections go only into the curated vocabulary, never into common
+words that phrasings happen to use ("医养" must not become "一样").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+
+from policybot.matching.vocabulary import STOPWORDS_ZH
+
+CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+MAX_TERM_CHARS = 6  # the longest window tried
+
+
+def pinyin(text: str) -> list[str]:
+    """Toneless pinyin, one syllable per character (pypinyin reads polyphones in context)."""
+    from pypinyin import lazy_pinyin
+
+    return lazy_pinyin(text)  # type: ignore[no-any-return]
+
+
+class TypoCorrector:
+    """Built once per knowledge base from its terms."""
+
+    def __init__(self, terms: Iterable[str], vocabulary: Collection[str], words: Mapping[str, int]) -> None:
+        """`terms`: what typos may be corrected into; `vocabulary`: every word the knowledge base
+        uses (never a typo); `words`: a dictionary of real words (never a typo either)."""
+        self._vocabulary = vocabulary
+        self._words = words
+        self._by_pinyin: dict[tuple[str, ...], str] = {}
+        for t in sorted(terms):
+            if len(t) >= 2 and CJK_RUN.fullmatch(t) and t not in STOPWORDS_ZH:
+                self._by_pinyin.setdefault(tuple(pinyin(t)), t)
+
+    def correct(self, normalised: str) -> str:
+        """Replace homophone typos with knowledge terms."""
+        if not self._by_pinyin:
+            return normalised
+        return CJK_RUN.sub(self._fix_run, normalised)
+
+    def _fix_run(self, m: re.Match[str]) -> str:
+        run = m.group(0)
+        py = pinyin(run)
+        if len(py) != len(run):
+            return run
+        out = list(run)
+        i = 0
+        while i < len(run):
+            done = False
+            for size in range(min(MAX_TERM_CHARS, len(run) - i), 1, -1):
+                window = run[i : i + size]
+                term = self._by_pinyin.get(tuple(py[i : i + size]))
+                if term is None or term == window:
+                    if term == window:
+                        i += size
+                        done = True
+                        break
+                    continue
+                # A real word of its own is not a typo (but "结合病" is not a word).
+                if window in self._vocabulary or self._words.get(window, 0) > 0:
+                    continue
+                out[i : i + size] = list(term)
+                i += size
+                done = True
+                break
+            if not done:
+                i += 1
+        return "".join(out)

@@ -1,0 +1,84 @@
+"""Words as language facts: function words, English tokens, and jieba's dictionary.
+
+jieba is set up here and nowhere else: quiet logging, the default dictionary loaded once per
+process, and a private tokenizer per user (a matcher adds its knowledge terms to its own).
+Knows nothing of the knowledge base.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import jieba
+
+# Function words: they say nothing about which entry is meant. Language facts, not knowledge.
+STOPWORDS_ZH = frozenset(
+    """的 了 吗 呢 吧 啊 呀 嘛 哦 么 是 在 有 和 与 及 或 也 都 就 还 又 再 很 太 最 这 那 这个 那个 这些 那些
+    我 你 您 他 她 它 我们 你们 他们 自己 家里 一个 一下 一些 个 些 把 被 给 让 对 向 从 到 去 来 过 着
+    能 能不能 可以 可不可以 会 要 想 需要 应该 得 该 请 问 请问 一 下 上 中 里 没 没有 不 不是
+    怎么 怎样 如何 什么 啥 哪 哪里 哪儿 哪些 哪个 多少 几 为什么 是不是 有没有 怎么办 办 弄 做 搞
+    啦 哈 嗯 喔 哎 诶 时候 现在 已经 如果 因为 所以 但是 然后 还是 比如 之前 以后""".split()
+)
+STOPWORDS_EN = frozenset(
+    """a an the i me my we our you your he she it they them is are was were be been am do does did
+    can could should would will shall may might must to of in on at for from by with about as and or
+    but if so not no how what when where which who whom why there here this that these those any some
+    get got have has had please tell want need know""".split()
+)
+# Words kept out of the keywords `suggest` proposes: the function words, and question words that
+# say nothing about the topic (the matcher does not drop these: they are part of phrasings).
+KEYWORD_STOPWORDS = STOPWORDS_ZH | frozenset(
+    "怎么样 的话 要求 知道 想问 我的 或者".split()
+)
+
+_EN_WORD = re.compile(r"[a-z][a-z0-9]+|\d+")
+
+
+def en_tokens(normalised: str) -> list[str]:
+    """English words of normalised text, function words dropped, plurals folded crudely."""
+    out = []
+    for w in _EN_WORD.findall(normalised):
+        if w in STOPWORDS_EN:
+            continue
+        # crude plural folding: appointments -> appointment
+        if len(w) > 4 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]
+        out.append(w)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _default() -> jieba.Tokenizer:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # its start-up chatter is DEBUG
+    jieba.dt.check_initialized()
+    return jieba.dt
+
+
+def word_frequencies() -> dict[str, int]:
+    """jieba's dictionary: word -> frequency (0 for prefixes of longer words). Read only."""
+    return _default().FREQ  # type: ignore[no-any-return]
+
+
+def segment(text: str) -> list[str]:
+    """jieba words of `text` with the default dictionary."""
+    return _default().lcut(text)  # type: ignore[no-any-return]
+
+
+def new_tokenizer() -> jieba.Tokenizer:
+    """A tokenizer of its own, ready to use and to extend with add_word. It starts from a copy
+    of the loaded default dictionary, which costs milliseconds instead of a second."""
+    import jieba
+
+    base = _default()
+    tok = jieba.Tokenizer()
+    with base.lock:
+        tok.FREQ = dict(base.FREQ)
+        tok.total = base.total
+    tok.initialized = True
+    return tok

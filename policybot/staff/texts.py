@@ -1,0 +1,61 @@
+"""What staff read in Telegram (/stats, /unanswered, /reload and refused hot reloads): Telegram
+HTML, English and Chinese side by side. Residents' wording lives in `replies`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from policybot.knowledge import LoadResult
+from policybot.model import STATUSES, Status
+from policybot.replies import esc
+from policybot.storage.records import Group, PossibleEmergency, Stats
+
+MAX_RELOAD_ERRORS = 20
+STATUS_ZH = {
+    Status.ANSWERED: "已回答",
+    Status.AMBIGUOUS: "待选择",
+    Status.UNANSWERED: "未回答",
+    Status.EMERGENCY: "紧急",
+    Status.SMALLTALK: "闲聊",
+}
+NO_LOG = "query log unavailable. 查询日志不可用。"
+
+
+def format_stats(title: str, stats: Stats) -> str:
+    """Staff report block: totals, share per status, feedback."""
+    lines = [f"<b>{esc(title)}</b>", f"total 总数: {stats.total}"]
+    for status in STATUSES:
+        lines.append(f"{status} {STATUS_ZH[Status(status)]}: {stats.count(status)} ({stats.share(status):.0%})")
+        if status == Status.EMERGENCY and stats.emergency_kinds:
+            lines.append("  " + ", ".join(f"{k} {n}" for k, n in stats.emergency_kinds.items()))
+    lines.append(f"👍 helpful 有帮助: {stats.helpful}　👎 unhelpful 没帮助: {stats.unhelpful}")
+    lines.append(f"did-you-mean picked 选中: {stats.chose_entry}　none 都不是: {stats.chose_none}")
+    return "\n".join(lines)
+
+
+def format_groups(groups: Sequence[Group], possible: Sequence[PossibleEmergency] = ()) -> str:
+    lines = []
+    if possible:
+        # first: questions the safety net did not flag but that carry risk words
+        lines.append("<b>⚠️ Possible emergencies — please read 可能的紧急情况，请阅读</b>")
+        for p in possible:
+            lines.append(f"• {esc(p.text[:200])} <i>({esc(', '.join(p.risk))})</i>")
+        lines.append("")
+    if not groups:
+        lines.append("No unanswered questions this week. 本周没有未回答的问题。")
+        return "\n".join(lines)
+    lines.append("<b>Unanswered this week 本周未回答</b>")
+    for i, group in enumerate(groups, 1):
+        lines.append(f"{i}. ({group.count}×) {esc(group.example)}")
+    return "\n".join(lines)
+
+
+def format_reload(result: LoadResult, serving_version: str) -> str:
+    if result.kb is not None:
+        return esc(f"reloaded: {len(result.kb.entries)} entries, version {result.kb.version}")
+    errors = result.errors
+    lines = [f"reload refused: {len(errors)} error(s); still serving version {serving_version}"]
+    lines += [f"{p.file}:{p.line}: {p.message}" for p in errors[:MAX_RELOAD_ERRORS]]
+    if len(errors) > MAX_RELOAD_ERRORS:
+        lines.append(f"… {len(errors) - MAX_RELOAD_ERRORS} more")
+    return esc("\n".join(lines))

@@ -1,0 +1,93 @@
+"""`staff-web`: the query log as a read-only web page for staff (Datasette).
+
+The live log is served through Datasette's `mode=ro` connections with arbitrary SQL and
+downloads off; staff/metadata.yml holds the canned queries (none shows a chat hash).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STAFF_METADATA = Path(__file__).resolve().parents[2] / "staff" / "metadata.yml"
+# the database name staff/metadata.yml is written for; staff-web renames it to the file's stem
+METADATA_DB_NAME = "policybot"
+
+
+def staff_metadata(source: str | Path, db_name: str) -> dict[str, Any]:
+    """staff/metadata.yml with its database block renamed to the served file's name."""
+    data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+    databases = data.get("databases") or {}
+    if METADATA_DB_NAME in databases and db_name != METADATA_DB_NAME:
+        databases[db_name] = databases.pop(METADATA_DB_NAME)
+    return data
+
+
+def datasette_command(
+    db: str | Path,
+    metadata: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8001,
+    immutable: bool = False,
+) -> list[str]:
+    """The venv's Datasette, serving the log read-only.
+
+    A live log is served in mutable mode: Datasette 0.65 reads it through `mode=ro`
+    connections and has no write API, while `-i` (immutable) would ignore the WAL and show
+    stale rows. Arbitrary SQL and whole-file download are off, so nothing beyond the canned
+    queries and the allowed tables (none of which show chat hashes) can be read.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        *(["-i"] if immutable else []),
+        str(db),
+        "--metadata",
+        str(metadata),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--setting",
+        "default_allow_sql",
+        "off",
+        "--setting",
+        "allow_download",
+        "off",
+        "--setting",
+        "sql_time_limit_ms",
+        "5000",
+    ]
+
+
+def serve(
+    db: Path, metadata_source: str | Path, *, host: str, port: int, immutable: bool = False
+) -> int:
+    """Run Datasette on `db` until it stops or this process is told to; its exit status."""
+    with tempfile.TemporaryDirectory(prefix="policybot-staff-") as tmp:
+        metadata = Path(tmp) / "metadata.json"
+        metadata.write_text(
+            json.dumps(staff_metadata(metadata_source, db.stem), ensure_ascii=False), encoding="utf-8"
+        )
+        cmd = datasette_command(db, metadata, host=host, port=port, immutable=immutable)
+        print(f"staff page: http://{host}:{port}/{db.stem}", file=sys.stderr, flush=True)
+        proc = subprocess.Popen(cmd)
+        # pass a service manager's SIGTERM on, so Datasette never outlives this process
+        previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            return proc.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,69 @@
+"""The storage interface: what the service writes and what staff read.
+
+`QueryReader` is every report's view of the log; `QueryLog` adds writing for the running bot.
+SQLite implements both now (`sqlite.SQLiteQueryLog`, `reports.QueryLogReader`); a PostgreSQL
+log will implement the same methods.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+
+from policybot.storage.records import Group, PossibleEmergency, QueryRecord, Stats
+
+
+class QueryReader(abc.ABC):
+    """Reading the log: reports, /stats, /unanswered, suggestions."""
+
+    @abc.abstractmethod
+    async def stats(self, since: dt.datetime, *, utc_offset: dt.timedelta = dt.timedelta(0)) -> Stats: ...
+
+    @abc.abstractmethod
+    async def unanswered_texts(self, since: dt.datetime) -> list[tuple[str, str]]:
+        """(text, normalised) of unanswered and "none of these" questions since `since`."""
+
+    @abc.abstractmethod
+    async def unanswered_groups(
+        self, since: dt.datetime, limit: int = 10, *, threshold: float = 70.0
+    ) -> list[Group]:
+        """Unanswered and "none of these" questions since `since`, grouped by similarity."""
+
+    @abc.abstractmethod
+    async def possible_emergencies(self, since: dt.datetime, limit: int = 50) -> list[PossibleEmergency]:
+        """Questions the safety net did not flag but that carry risk words, newest first."""
+
+
+class QueryLog(QueryReader):
+    """The running bot's log. Writing calls are synchronous and never block or raise: they
+    queue a row; reading and flushing are async."""
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Flush what is queued, then close."""
+
+    @abc.abstractmethod
+    def record(self, rec: QueryRecord) -> None:
+        """Queue a question; never blocks, never raises."""
+
+    @abc.abstractmethod
+    def feedback(self, query_id: str, helpful: bool) -> None: ...
+
+    @abc.abstractmethod
+    def choice(self, query_id: str, entry_id: str | None) -> None:
+        """The "did you mean" choice; None means "none of these"."""
+
+    @abc.abstractmethod
+    def staff_attempt(self, chat: str, command: str) -> None:
+        """A non-staff user tried a staff command."""
+
+    @abc.abstractmethod
+    async def flush(self) -> bool:
+        """Write everything queued now; False when some rows could not be written yet."""
+
+    @abc.abstractmethod
+    async def purge(self, older_than_days: int) -> int:
+        """Delete queries older than N days with their feedback and choices; returns queries deleted."""

@@ -1,0 +1,374 @@
+"""The query log on one SQLite file (WAL): the running bot's `QueryLog`.
+
+Writing never slows a reply: `record()`, `feedback()`, `choice()` and `staff_attempt()` only
+put a row on a bounded in-memory queue, and a background task writes rows in batches. When the
+database is locked, full or failing, rows stay in memory (bounded) and are retried with
+backoff; rows are dropped only when memory bounds are hit, and then the exact number is logged.
+
+Privacy: the raw chat key is never stored (salted HMAC instead) and phone and ID-card numbers
+are masked before a question is queued (`privacy`). Opening migrates the schema
+(`migrations`); reading uses the report queries (`reports.SQLiteReports`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime as dt
+import json
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from policybot.model import QUERY_ID_PATTERN
+from policybot.storage.interface import QueryLog
+from policybot.storage.migrations import migrate
+from policybot.storage.privacy import hash_chat, mask_pii
+from policybot.storage.records import QueryRecord, now, timestamp
+from policybot.storage.reports import SQLiteReports
+
+log = logging.getLogger(__name__)
+
+# One queued row: (kind, parameters). Kinds map to the statements below.
+_Op = tuple[str, tuple[Any, ...]]
+
+_SQL = {
+    "query": (
+        "INSERT OR IGNORE INTO queries (query_id, at, chat_hash, lang, text, normalised, status, entry_id,"
+        " score, candidates, latency_ms, kb_version, channel, kinds, risk) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    ),
+    # latest feedback/choice per query wins, also when a batch is retried
+    "feedback": (
+        "INSERT INTO feedback (query_id, helpful, at) VALUES (?,?,?) ON CONFLICT(query_id) DO UPDATE"
+        " SET helpful = excluded.helpful, at = excluded.at WHERE excluded.at >= feedback.at"
+    ),
+    "choice": (
+        "INSERT INTO choices (query_id, entry_id, at) VALUES (?,?,?) ON CONFLICT(query_id) DO UPDATE"
+        " SET entry_id = excluded.entry_id, at = excluded.at WHERE excluded.at >= choices.at"
+    ),
+    "staff": "INSERT OR IGNORE INTO staff_attempts (attempt_id, chat_hash, command, at) VALUES (?,?,?,?)",
+}
+
+
+class SQLiteQueryLog(SQLiteReports, QueryLog):
+    def __init__(
+        self,
+        path: str | Path,
+        salt: str,
+        *,
+        batch_size: int = 50,
+        flush_interval: float = 0.5,
+        max_queue: int = 10_000,
+        max_pending: int = 50_000,
+        busy_timeout_ms: int = 2000,
+        retry_initial: float = 0.2,
+        retry_max: float = 30.0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        if not salt:
+            raise ValueError("the query log needs a non-empty salt to hash chat ids")
+        self.path = str(path)
+        self._salt = salt
+        self.batch_size = max(1, batch_size)
+        self.flush_interval = flush_interval
+        self.max_queue = max_queue
+        self.max_pending = max_pending
+        self.busy_timeout_ms = busy_timeout_ms
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.close_timeout = close_timeout
+        self._queue: collections.deque[_Op] = collections.deque()  # from record() & co
+        self._pending: collections.deque[_Op] = collections.deque()  # taken by the writer, not yet written
+        self._db: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self._close_lock = asyncio.Lock()
+        self._closing = False
+        self._closed = False
+        self._failures = 0  # consecutive failed writes
+        self._retry_at = 0.0  # monotonic time before which the writer does not retry
+        self._dropped_unreported = 0
+        self.dropped = 0  # rows dropped since start (memory bounds, or unwritable at close)
+        self.written = 0  # rows written since start
+        self.transactions = 0  # write transactions committed since start
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        return db
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = await self._connect()
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: durable against app crashes, fast commits
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await migrate(db)
+            # a separate reader never waits for the writer's transaction (WAL)
+            self._reader = db if self.path == ":memory:" else await self._connect()
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+        self._closing = self._closed = False
+        self._task = asyncio.create_task(self._run(), name="querylog-writer")
+
+    async def close(self) -> None:
+        async with self._close_lock:  # a second close() waits for the first, then does nothing
+            await self._close()
+
+    async def _close(self) -> None:
+        if self._db is None or self._closed:
+            return
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        # flush what is left, retrying for up to close_timeout, then give up and say how much
+        deadline = time.monotonic() + self.close_timeout
+        delay = self.retry_initial
+        while not await self.flush():
+            if time.monotonic() + delay > deadline:
+                lost = len(self._queue) + len(self._pending)
+                self._queue.clear()
+                self._pending.clear()
+                self._drop(lost, "the database stayed unwritable at close")
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max)
+        self._report_drops()
+        db, reader = self._db, self._reader
+        self._db = self._reader = None
+        self._closed = True
+        if reader is not None and reader is not db:
+            await reader.close()
+        await db.close()
+
+    async def __aenter__(self) -> SQLiteQueryLog:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- queueing (never blocks, never raises) ------------------------------------------------
+
+    def _enqueue(self, op: _Op) -> None:
+        if self._closed:
+            self._drop(1, "the log is closed")
+            self._report_drops()
+            return
+        if len(self._queue) >= self.max_queue:
+            self._drop(1, "the queue is full")
+            return
+        self._queue.append(op)
+        if len(self._queue) >= self.batch_size:
+            self._wakeup.set()
+
+    def _drop(self, n: int, why: str) -> None:
+        if n <= 0:
+            return
+        if not self._dropped_unreported:
+            log.warning("query log: dropping rows because %s", why)
+        self._dropped_unreported += n
+        self.dropped += n
+
+    def _report_drops(self) -> None:
+        if self._dropped_unreported:
+            log.warning("query log dropped %d rows (%d since start)", self._dropped_unreported, self.dropped)
+            self._dropped_unreported = 0
+
+    def record(self, rec: QueryRecord) -> None:
+        try:
+            op = (
+                "query",
+                (
+                    rec.query_id,
+                    timestamp(rec.at),
+                    hash_chat(rec.chat, self._salt),
+                    rec.lang,
+                    mask_pii(rec.text),
+                    mask_pii(rec.normalised),
+                    str(rec.status),
+                    rec.entry_id,
+                    float(rec.score),
+                    json.dumps(list(rec.candidates), ensure_ascii=False),
+                    float(rec.latency_ms),
+                    rec.kb_version,
+                    rec.channel,
+                    ",".join(rec.kinds),
+                    mask_pii(",".join(rec.risk)),
+                ),
+            )
+            self._enqueue(op)
+        except Exception:
+            log.exception("query log: could not queue a record")
+
+    def feedback(self, query_id: str, helpful: bool) -> None:
+        try:
+            # callback data comes from the client: keep only well-formed ids
+            if QUERY_ID_PATTERN.match(query_id):
+                self._enqueue(("feedback", (query_id, 1 if helpful else 0, timestamp(now()))))
+        except Exception:
+            log.exception("query log: could not queue feedback")
+
+    def choice(self, query_id: str, entry_id: str | None) -> None:
+        try:
+            if QUERY_ID_PATTERN.match(query_id):
+                self._enqueue(("choice", (query_id, entry_id, timestamp(now()))))
+        except Exception:
+            log.exception("query log: could not queue a choice")
+
+    def staff_attempt(self, chat: str, command: str) -> None:
+        try:
+            op = ("staff", (secrets.token_hex(8), hash_chat(chat, self._salt), command[:64], timestamp(now())))
+            self._enqueue(op)
+        except Exception:
+            log.exception("query log: could not queue a staff attempt")
+
+    @property
+    def queued(self) -> int:
+        """Rows in memory, not yet written."""
+        return len(self._queue) + len(self._pending)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        # checking _closing (not only cancellation) matters: on 3.11, wait_for can swallow a
+        # cancel that arrives as the wait completes
+        while not self._closing:
+            backoff = self._retry_at - time.monotonic()
+            if backoff > 0:
+                # after a failed write, wait it out; a full queue does not hurry a retry
+                await asyncio.sleep(backoff)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self.flush_interval)
+            self._wakeup.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # flush handles write errors; this is a bug, keep the writer alive
+                log.exception("query log writer failed")
+            self._report_drops()
+
+    def _take(self) -> None:
+        # Move queued rows into pending, keeping pending within max_pending; rows that do not fit
+        # wait in the queue (which record() keeps within max_queue).
+        room = self.max_pending - len(self._pending)
+        while room > 0 and self._queue:
+            self._pending.append(self._queue.popleft())
+            room -= 1
+
+    async def _write(self, ops: Sequence[_Op]) -> None:
+        """One transaction: executemany per kind, in queue order of kinds."""
+        db = self._db
+        assert db is not None
+        by_kind: dict[str, list[tuple[Any, ...]]] = {}
+        for kind, params in ops:
+            by_kind.setdefault(kind, []).append(params)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, rows in by_kind.items():
+                await db.executemany(_SQL[kind], rows)
+            await db.commit()
+        except BaseException:
+            if db.in_transaction:
+                try:
+                    await db.rollback()
+                except Exception:
+                    log.debug("rollback failed", exc_info=True)
+            raise
+
+    async def flush(self) -> bool:
+        if self._db is None:
+            return not self.queued
+        async with self._write_lock:
+            self._take()
+            while self._pending:
+                batch = [self._pending[i] for i in range(min(self.batch_size, len(self._pending)))]
+                try:
+                    await self._write(batch)
+                except (sqlite3.Error, OSError) as exc:
+                    self._failed(exc)
+                    return False
+                for _ in batch:
+                    self._pending.popleft()
+                self.written += len(batch)
+                self.transactions += 1
+                if self._failures:
+                    log.warning(
+                        "query log writable again after %d failed attempts; %d rows still queued",
+                        self._failures,
+                        self.queued,
+                    )
+                    self._failures = 0
+                    self._retry_at = 0.0
+                self._take()
+            return True
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        delay = min(self.retry_initial * 2 ** (self._failures - 1), self.retry_max)
+        self._retry_at = time.monotonic() + delay
+        # first failure and then every 10th: a locked or full disk must not flood the log
+        if self._failures == 1 or self._failures % 10 == 0:
+            log.warning(
+                "query log write failed (%s: %s); %d rows kept in memory, retry %d in %.1fs",
+                type(exc).__name__,
+                exc,
+                self.queued,
+                self._failures,
+                delay,
+            )
+
+    def _read_db(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError("query log is not open")
+        return self._reader
+
+    async def purge(self, older_than_days: int) -> int:
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be >= 0")
+        if self._db is None:
+            raise RuntimeError("query log is not open")
+        cutoff = timestamp(now() - dt.timedelta(days=older_than_days))
+        async with self._write_lock:
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await db.execute("DELETE FROM queries WHERE at < ?", (cutoff,))
+                queries = cur.rowcount
+                # feedback/choices of purged queries, and orphans older than the cutoff
+                for table in ("feedback", "choices"):
+                    await db.execute(
+                        f"DELETE FROM {table} WHERE at < ? OR query_id NOT IN (SELECT query_id FROM queries)",
+                        (cutoff,),
+                    )
+                await db.execute("DELETE FROM staff_attempts WHERE at < ?", (cutoff,))
+                await db.commit()
+            except BaseException:
+                if db.in_transaction:
+                    await db.rollback()
+                raise
+        log.info("query log purged %d queries older than %d days", queries, older_than_days)
+        return queries
