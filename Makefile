@@ -1,11 +1,12 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make run    install into .venv and start the bot (console chat without a token)
 #   make test   install into .venv (plus the test tools) and run the whole test suite
+# For the inner loop: make lint (ruff, mypy, import contracts), make test-fast (no e2e).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint check eval venv dev-venv e2e-deps
+.PHONY: run test test-fast lint check eval venv dev-venv e2e-deps
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +28,20 @@ run: $(VENV)/.runtime
 e2e-deps:
 	bash scripts/install-e2e-deps.sh
 
-test: $(VENV)/.dev e2e-deps
+# ruff; mypy on the package (pyproject.toml [tool.mypy]); the import contracts
+# (pyproject.toml [tool.importlinter]: layers, only the bot layer imports telegram, ...).
+lint: $(VENV)/.dev
 	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+test: e2e-deps lint
 	$(PY) -m policybot check knowledge
 	$(PY) -m pytest
+
+# Everything but the end-to-end tests (emulator, browser): seconds, for the inner loop.
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -m "not e2e"
 
 check: $(VENV)/.runtime
 	$(PY) -m policybot check knowledge

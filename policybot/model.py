@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 # Languages a reply can be written in.
 LANG_HANS = "zh-Hans"
@@ -219,7 +220,7 @@ class MatchResult:
     script: str = LANG_HANS  # the language/script the question was written in
     risk: tuple[str, ...] = ()  # weaker risk words seen in a question that did not fire (for staff)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "query": self.query,
             "status": str(self.status),

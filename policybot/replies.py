@@ -244,8 +244,9 @@ def build(kb: KnowledgeBase, result: MatchResult, lang: str, query_id: str = "")
         st = next(s for s in kb.smalltalk if s.id == result.special_id)
         body = esc(_special_reply(st.reply.strip(), st.translations, lang))
         return Reply(body, ((Button(text("browse_topics", lang), ACT_TOPICS),),))
-    if result.status is Status.ANSWERED and result.entry_id in kb.entries:
-        return entry_reply(kb, kb.entries[result.entry_id], lang, query_id)
+    answer = kb.entries.get(result.entry_id or "") if result.status is Status.ANSWERED else None
+    if answer is not None:
+        return entry_reply(kb, answer, lang, query_id)
     if result.status is Status.AMBIGUOUS and result.candidates:
         rows = [
             (Button(entry_question(kb.entries[c.entry_id], lang), ACT_PICK, c.entry_id, query_id),)

@@ -37,10 +37,9 @@ class UserData:
     script: str | None = None  # the script the user last wrote a question in
 
 
-BotContext = CallbackContext[ExtBot[None], UserData, dict[Any, Any], BotData]
-BotApplication = Application[
-    ExtBot[None], BotContext, UserData, dict[Any, Any], BotData, JobQueue[BotContext]
-]
+BotContext = CallbackContext[ExtBot[Any], UserData, dict[Any, Any], BotData]
+# ExtBot[int]: the rate limiter's retry count; the job queue's context type is not tracked.
+BotApplication = Application[ExtBot[int], BotContext, UserData, dict[Any, Any], BotData, JobQueue[Any]]
 CONTEXT_TYPES = ContextTypes(bot_data=BotData, user_data=UserData)
 
 _HANT_CODES = ("zh-hant", "zh-tw", "zh-hk", "zh-mo")

@@ -71,7 +71,10 @@ class CategoryReader:
         top = file.fields(root, "top level", ("category", "entries"), ("category", "entries"))
         if top is None:
             return
-        category_id, title, titles, order = None, None, {}, 0
+        category_id: str | None = None
+        title: str | None = None
+        titles: dict[str, str] = {}
+        order = 0
         if "category" in top:
             category_id, title, titles, order = self.read_category_header(file, top["category"])
         entry_ids: list[str] = []

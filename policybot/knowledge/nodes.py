@@ -12,6 +12,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Iterable
+from typing import cast
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -107,7 +108,8 @@ class FileReader:
             quote = " (put it in quotes)" if isinstance(node, ScalarNode) else ""
             self.error(node, f"{what} must be a string, got {kind_of(node)}{quote}")
             return None
-        value = node.value.rstrip() if keep_leading else node.value.strip()
+        text: str = node.value
+        value = text.rstrip() if keep_leading else text.strip()
         if not value.strip():
             self.error(node, f"{what} is empty")
             return None
@@ -138,7 +140,7 @@ class FileReader:
             if isinstance(value, dt.datetime):
                 self.error(node, f"{bad}, without a time")
                 return None
-            return value
+            return cast(dt.date, value)
         if isinstance(node, ScalarNode) and node.tag == STR and _ISO_DATE.match(node.value.strip()):
             try:
                 return dt.date.fromisoformat(node.value.strip())
@@ -156,7 +158,7 @@ class FileReader:
         if not isinstance(node, ScalarNode) or node.tag not in tags:
             self.error(node, f"{what} must be {expected}, got {kind_of(node)}")
             return None
-        value = self.constructor.construct_object(node)
+        value: float = self.constructor.construct_object(node)
         if not math.isfinite(value) or value < low or (high is not None and value > high):
             limits = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
             self.error(node, f"{what} must be {limits}, got {node.value}")
@@ -235,7 +237,7 @@ def peek(node: Node, key: str) -> str | None:
                 and value.tag == STR
                 and value.value.strip()
             ):
-                return value.value.strip()
+                return str(value.value).strip()
     return None
 
 

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any, cast
 
 from policybot.model import LANG_EN, LANG_HANS, LANG_HANT
 
@@ -24,25 +25,25 @@ _CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff]) (?=[\u3400-\u9fff])")
 
 
 @lru_cache(maxsize=1)
-def _t2s():
+def _t2s() -> Any:
     import opencc
 
     return opencc.OpenCC("t2s")
 
 
 @lru_cache(maxsize=1)
-def _s2t():
+def _s2t() -> Any:
     import opencc
 
     return opencc.OpenCC("s2t")
 
 
 def to_simplified(text: str) -> str:
-    return _t2s().convert(text)
+    return cast(str, _t2s().convert(text))
 
 
 def to_traditional(text: str) -> str:
-    return _s2t().convert(text)
+    return cast(str, _s2t().convert(text))
 
 
 def fold(text: str) -> str:

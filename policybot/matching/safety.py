@@ -218,8 +218,8 @@ class SafetyNet:
                 for p in phrases:
                     add("rule", i, g, p)
         for i, gd in enumerate(safety.guards):
-            for role, phrases in (("when", gd.when), ("unless", gd.unless), ("before", gd.before)):
-                for p in phrases:
+            for role, guard_phrases in (("when", gd.when), ("unless", gd.unless), ("before", gd.before)):
+                for p in guard_phrases:
                     add(role, i, 0, p)
             for p in gd.mask:
                 key = phrase_key(p)
@@ -319,7 +319,7 @@ class SafetyNet:
                 rule = self._rules[index]
                 if len(groups) < len(rule.groups):
                     continue
-                words = tuple(groups[g][0] for g in sorted(groups))
+                matched = tuple(groups[g][0] for g in sorted(groups))
                 guard = next(
                     (
                         self._guards[g].id
@@ -331,7 +331,7 @@ class SafetyNet:
                 if (rule.id, guard or "") in seen:
                     continue
                 seen.add((rule.id, guard or ""))
-                hits.append(Hit(rule.kind, rule.id, words, sentence, guard))
+                hits.append(Hit(rule.kind, rule.id, matched, sentence, guard))
         fired = [h for h in hits if h.guard is None]
         kinds = tuple(sorted({h.kind for h in fired}, key=lambda k: self.kind_order.get(k, 99)))
         # a rule that fired anywhere is not also reported as held back

@@ -21,7 +21,7 @@ def pinyin(text: str) -> list[str]:
     """Toneless pinyin, one syllable per character (pypinyin reads polyphones in context)."""
     from pypinyin import lazy_pinyin
 
-    return lazy_pinyin(text)  # type: ignore[no-any-return]
+    return lazy_pinyin(text)
 
 
 class TypoCorrector:
