@@ -170,15 +170,19 @@ def kb_dir(tmp_path: Path) -> Path:
 # --- ../shared ----------------------------------------------------------------------------
 
 
+def missing(message: str) -> None:
+    """Something a test needs is missing: skip on a developer's machine, but fail in CI
+    (CI=true), where a skip would hide that the check never ran."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (CI=true: missing is a failure)")
+    pytest.skip(message)
+
+
 def shared_file(relative: str) -> Path:
-    """A file of ../shared. Missing: the test is skipped on a developer's machine, but fails in
-    CI (CI=true), where a skip would hide that the check never ran."""
+    """A file of ../shared (missing: see `missing`)."""
     path = SHARED / relative
     if not path.exists():
-        message = f"{path} is missing: ../shared must be checked out beside this repository"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{path} is missing: ../shared must be checked out beside this repository")
     return path
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import missing
 from tests.e2e.harness import Emulator, ensure_emulator_installed, node_missing
 
 
@@ -13,7 +14,7 @@ from tests.e2e.harness import Emulator, ensure_emulator_installed, node_missing
 def emulator() -> Iterator[Emulator]:
     reason = node_missing()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     ensure_emulator_installed()  # normally done by scripts/install-e2e-deps.sh (make test)
     emu = Emulator()
     emu.start()

@@ -33,6 +33,7 @@ from policybot.storage.privacy import hash_chat
 from policybot.storage.records import QueryRecord
 from policybot.storage.reports import QueryLogReader
 from policybot.storage.sqlite import SQLiteQueryLog
+from tests.conftest import missing
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium") or None
@@ -40,12 +41,13 @@ UPDATE_DOCS = os.environ.get("POLICYBOT_UPDATE_DOCS") == "1"
 SALT = "e2e-salt"
 DB_NAME = "stafflog"  # the served file's stem: staff-web renames the metadata's database block
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="chromium is not installed (run scripts/install-chromium.sh)"
-    ),
-]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def _chromium_installed() -> None:
+    if CHROMIUM is None:
+        missing("chromium is not installed (run scripts/install-chromium.sh)")
 
 # (text, status, entry, helpful, chat)
 ROWS = [
