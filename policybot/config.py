@@ -55,9 +55,11 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
         if env is None:
             if dotenv:
-                from dotenv import load_dotenv
+                from dotenv import find_dotenv, load_dotenv
 
-                load_dotenv(override=False)
+                # the working directory's .env, as documented (python-dotenv's default would
+                # search from this file's folder instead)
+                load_dotenv(find_dotenv(usecwd=True), override=False)
             env = dict(os.environ)
         staff: set[int] = set()
         for part in env.get("STAFF_IDS", "").replace(";", ",").split(","):
