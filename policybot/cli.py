@@ -99,14 +99,10 @@ def cmd_eval(args: argparse.Namespace, cfg: Config) -> int:
         else:
             print(format_report(report, title))
         return EXIT_OK
-    from policybot.quality.baselines import BM25Baseline, WRatioBaseline, best_threshold
+    from policybot.quality.baselines import run_baselines
 
-    reports = {"policybot": report}
-    thresholds = {}
-    for base in (WRatioBaseline(matcher.kb), BM25Baseline(matcher.kb)):
-        t, rep = best_threshold(base.raw, questions)
-        reports[base.name] = rep
-        thresholds[base.name] = t
+    baselines, thresholds = run_baselines(matcher.kb, questions)
+    reports = {"policybot": report, **baselines}
     if args.json:
         figures = {k: v.figures() for k, v in reports.items()}
         print(json.dumps(figures | {"thresholds": thresholds}, ensure_ascii=False))

@@ -561,3 +561,15 @@ async def test_reader_refuses_what_is_not_a_current_log(db_path: Path) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(QueryLogError, match="newer"):
         await QueryLogReader(db_path).open()
+
+
+def test_reports_count_every_status() -> None:
+    """Stats and DayCount have a count per model status, in the same order."""
+    from dataclasses import fields
+
+    from policybot.model import STATUSES
+    from policybot.storage.records import DayCount, Stats
+
+    day_fields = [f.name for f in fields(DayCount)]
+    assert day_fields[2:] == list(STATUSES)  # after day and total: the SELECT's column order
+    assert set(STATUSES) <= {f.name for f in fields(Stats)}

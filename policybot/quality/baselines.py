@@ -104,3 +104,12 @@ def best_threshold(raw: Callable[[str], list[Candidate]], questions: list[Questi
             best = (objective, t, rep)
     assert best is not None
     return best[1], best[2]
+
+
+def run_baselines(kb: KnowledgeBase, questions: list[Question]) -> tuple[dict[str, Report], dict[str, float]]:
+    """Each baseline's report at its best threshold on `questions`, and those thresholds."""
+    reports: dict[str, Report] = {}
+    thresholds: dict[str, float] = {}
+    for base in (WRatioBaseline(kb), BM25Baseline(kb)):
+        thresholds[base.name], reports[base.name] = best_threshold(base.raw, questions)
+    return reports, thresholds

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from policybot.model import Status
+
 if TYPE_CHECKING:
     from policybot.matching.matcher import Analysis, Matcher
 
@@ -38,7 +40,7 @@ def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
         f"normalised:   {a.normalised}",
     ]
     lines.extend(format_safety(a))
-    if r is not None and r.status == "emergency":
+    if r is not None and r.status is Status.EMERGENCY:
         lines.append("")
         lines.append(f"decision:     emergency ({r.special_id}): the safety net fired, nothing was scored")
         return "\n".join(lines)
