@@ -43,6 +43,7 @@ def new_query_id() -> str:
 class Translation:
     question: str
     answer: str
+    source: str = ""  # the resident-facing source in this language; empty: the Chinese one
 
 
 @dataclass(frozen=True)

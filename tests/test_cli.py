@@ -59,7 +59,7 @@ def test_check_reports_file_line_and_exit_1(capsys, tmp_path) -> None:
     code, out, _ = run(capsys, "check", str(tmp_path))
     assert code == 1
     assert "a.yaml:5:" in out and "alternate" in out
-    assert out.splitlines()[-1].endswith("error(s), 0 warning(s)")
+    assert re.search(r"\d+ error\(s\), \d+ warning\(s\)$", out.splitlines()[-1])
 
 
 def test_check_directory_defaults_to_the_setting(capsys) -> None:

@@ -103,3 +103,54 @@ def check_related(related: Iterable[RelatedLink], entry_ids: Collection[str]) ->
             file.error(
                 node, f"{what}: related id '{target}' does not exist{hint(target, entry_ids)}"
             )
+
+
+def check_out_of_scope(phrasings: Iterable[Text], out_of_scope: Iterable[str]) -> list[Problem]:
+    """An out-of-scope term inside an entry's own phrasing would push the entry's own question away."""
+    terms = [(t, normalise(t)) for t in out_of_scope if normalise(t)]
+    problems: list[Problem] = []
+    for p in phrasings:
+        norm = normalise(p.text)
+        for term, key in terms:
+            if key in norm:
+                problems.append(
+                    Problem(
+                        p.file,
+                        p.line,
+                        ERROR,
+                        f"entry '{p.owner}': phrasing '{short(p.text)}' contains the out-of-scope term "
+                        f"'{term}' (synonyms.yaml); remove the term from out_of_scope or reword the phrasing",
+                    )
+                )
+                break
+    return problems
+
+
+# PyYAML's messages, in words an editor understands.
+_PLAIN_YAML = (
+    ("found character '\\t'", "a tab character: YAML uses spaces, never tabs, to show structure"),
+    ("mapping values are not allowed here",
+     "a colon ':' inside a value, or a line indented more than the one above — put a value that "
+     "contains ':' in quotes, and line the keys up"),
+    ("did not find expected key",
+     "this line is indented differently from the lines above it — YAML uses spaces to show "
+     "structure; line it up with the fields of the same entry"),
+    ("expected <block end>",
+     "this line is indented more or less than the one above — YAML uses spaces to show structure"),
+    ("could not find expected ':'", "a line without 'field: value' — a missing colon, or a line that should be indented"),
+    ("while scanning a quoted scalar", "a quote that is never closed — check the quotes on this line"),
+    ("expected ',' or ']'", "a list in [ ] that is not closed or misses a comma — or a '?' or ':' inside it: put such text in quotes"),
+    ("expected ',' or '}'", "a { } mapping that is not closed or misses a comma — or a '?' or ':' inside a value: put such text in quotes"),
+    ("did not find expected '-' indicator", "a list item that is not lined up with the items above it"),
+    ("found duplicate anchor", "the same &anchor twice"),
+    ("found undefined alias", "a *alias with no &anchor: remove the '*' or put the text in quotes"),
+    ("found character '@'", "a value starting with '@' or '`': put it in quotes"),
+    ("found character '`'", "a value starting with '@' or '`': put it in quotes"),
+)
+
+
+def plain_yaml_error(message: str) -> str:
+    for needle, plain in _PLAIN_YAML:
+        if needle in message:
+            return plain
+    return "the file is not valid YAML here"

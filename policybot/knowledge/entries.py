@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from policybot.knowledge.content import MIN_ALTERNATES, check_answer_text, check_source
 from policybot.knowledge.nodes import FileReader, kind_of, line_of, none_node, peek
 from policybot.matching.normalise import normalise
 from policybot.model import ID_PATTERN, Category, Entry, Translation
@@ -160,6 +161,21 @@ class CategoryReader:
         references = opt_strings("references")
         verified_numbers = opt_strings("verified_numbers")
         translations = self.read_translations(file, e, what)
+        numbers = tuple(t for t, _ in verified_numbers)
+        if answer is not None:
+            check_answer_text(file, e["answer"], f"{what}: answer", answer, numbers)
+        if source is not None:
+            check_source(file, e["source"], f"{what}: source", source)
+        if entry_id is not None and len(alternates) < MIN_ALTERNATES:
+            file.warning(
+                e.get("alternates", node),
+                f"{what}: {len(alternates)} alternates; give at least {MIN_ALTERNATES} in residents' own words "
+                "(short, colloquial, long)",
+            )
+        if entry_id is not None and "en" not in translations:
+            file.warning(
+                e.get("translations", node), f"{what}: no translations.en; English questions get the Chinese answer"
+            )
 
         seen_keywords: dict[str, int] = {}
         for keyword, keyword_node in keywords:
@@ -211,11 +227,16 @@ class CategoryReader:
             return out
         for lang, value in file.languages(e["translations"], f"{what}: translations") or ():
             label = f"{what}: translation '{lang}'"
-            t = file.fields(value, label, ("question", "answer"), ("question", "answer"))
+            t = file.fields(value, label, ("question", "answer", "source"), ("question", "answer"))
             if not t:
                 continue
             question = file.string(t["question"], f"{label} question") if "question" in t else None
             answer = file.answer(t["answer"], f"{label} answer") if "answer" in t else None
+            source = file.string(t["source"], f"{label} source") if "source" in t else None
+            if answer is not None:
+                check_answer_text(file, t["answer"], f"{label} answer", answer, ())
+            if source is not None:
+                check_source(file, t["source"], f"{label} source", source)
             if question is not None and answer is not None:
-                out[lang] = Translation(question, answer)
+                out[lang] = Translation(question, answer, source or "")
         return out

@@ -16,7 +16,7 @@ import yaml
 from yaml.nodes import Node
 
 from policybot.knowledge import safety
-from policybot.knowledge.checks import check_phrasings, check_related
+from policybot.knowledge.checks import check_out_of_scope, check_phrasings, check_related, plain_yaml_error
 from policybot.knowledge.entries import CategoryReader, Text
 from policybot.knowledge.nodes import FileReader
 from policybot.knowledge.problems import ERROR, KnowledgeError, LoadResult, Problem
@@ -60,6 +60,7 @@ class _Loader:
         self.smalltalk_patterns: list[Text] = []
         self.smalltalk: tuple[Smalltalk, ...] = ()
         self.settings = MatchSettings()
+        self.unparsed: list[str] = []  # files with a YAML syntax error
 
     def directory_error(self, message: str) -> None:
         self.problems.append(Problem(str(self.directory), 0, ERROR, message))
@@ -70,7 +71,10 @@ class _Loader:
         self.problems += check_phrasings(
             cats.phrasings, self.vocabulary.filler, self.settings.near_duplicate_similarity
         )
-        check_related(cats.related, cats.entry_ids)
+        if not self.unparsed:
+            # a file that did not parse may hold the missing ids: its one error says it all
+            check_related(cats.related, cats.entry_ids)
+        self.problems += check_out_of_scope(cats.phrasings, self.vocabulary.out_of_scope)
         self.check_safety()
         problems = tuple(sorted(self.problems, key=lambda p: (p.file, p.line)))
         if any(p.severity == ERROR for p in problems):
@@ -142,6 +146,7 @@ class _Loader:
             file = FileReader(name, self.problems)
             parsed = self.parse(file, data)
             if parsed is False:
+                self.unparsed.append(name)
                 continue
             root = parsed if isinstance(parsed, Node) else None
             if path.stem in RESERVED:
@@ -166,7 +171,7 @@ class _Loader:
                     file.warning(1, "file is empty")
                 else:
                     read(file, root)
-        if not categories:
+        if not categories and not self.unparsed:
             self.directory_error(
                 f"no category files (*.yaml other than {', '.join(n + '.yaml' for n in RESERVED)})"
             )
@@ -195,8 +200,9 @@ class _Loader:
             return yaml.compose(source, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else 1
             message = ": ".join(part for part in (exc.context, exc.problem) if part)
-            file.error(mark.line + 1 if mark else 1, f"YAML syntax error: {message}")
+            file.error(line, f"YAML syntax error: line {line}: {plain_yaml_error(message)} (YAML said: {message})")
         except yaml.reader.ReaderError as exc:
             file.error(
                 source.count("\n", 0, exc.position) + 1,
