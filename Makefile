@@ -46,5 +46,10 @@ test-fast: $(VENV)/.dev
 check: $(VENV)/.runtime
 	$(PY) -m policybot check knowledge
 
+# The question sets kept in this repository (the shared dev set lives outside it).
 eval: $(VENV)/.runtime
-	$(PY) -m policybot eval ../shared/eval/dev-questions.yaml --baselines
+	$(PY) -m policybot eval tests/data/blind-questions.yaml --baselines
+	$(PY) -m policybot eval tests/data/blind-questions-2.yaml --baselines
+	$(PY) -m policybot eval tests/data/safety-questions.yaml
+	$(PY) -m policybot eval tests/data/safety-questions-heldout.yaml
+	$(PY) -m policybot eval tests/data/safety-questions-unseen.yaml

@@ -59,7 +59,7 @@ class ConsoleChat:
     def press(self, button: Button) -> Reply:
         if button.action == replies.ACT_LANG and button.arg in LANGUAGES:
             self.lang = button.arg
-            return replies.simple("lang_set", self.lang)
+            return replies.language_set(self.lang)
         return self.service.press(button, self.lang) or replies.simple("expired", self.lang)
 
     def start(self) -> str:

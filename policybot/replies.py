@@ -148,7 +148,7 @@ _TEXT: dict[str, dict[str, str]] = {
         LANG_EN: "Write your question after /ask, e.g. /ask how do I book an appointment online",
     },
     "choose_lang": {LANG_HANS: "请选择语言：", LANG_EN: "Choose a language:"},
-    "lang_set": {LANG_HANS: "已切换为简体中文。", LANG_EN: "Language set to English."},
+    "lang_set": {LANG_HANS: "已切换为{name}。", LANG_EN: "Language set to English."},
     "too_long": {
         LANG_HANS: "您的消息太长了，我只读了前面一部分。请尽量用一两句话提问。",
         LANG_EN: "Your message is very long; I only read the beginning. Please ask in a sentence or two.",
@@ -214,7 +214,10 @@ def entry_reply(kb: KnowledgeBase, entry: Entry, lang: str, query_id: str = "") 
             parts.append(f"<i>{esc(text('en_note', LANG_EN))}</i>")
         parts.append(f"<b>{esc(_localise(entry.question, lang))}</b>")
         parts.append(esc(_localise(entry.answer.strip(), lang)))
-    footer = text("footer", lang, source=_localise(entry.source, lang), updated=entry.updated.isoformat())
+    source = _localise(entry.source, lang)
+    if lang == LANG_EN and "en" in entry.translations and entry.translations["en"].source:
+        source = entry.translations["en"].source
+    footer = text("footer", lang, source=source, updated=entry.updated.isoformat())
     parts.append(f"<i>{esc(footer)}</i>")
     rows: list[tuple[Button, ...]] = []
     for rid in entry.related:
@@ -289,9 +292,14 @@ def simple(key: str, lang: str) -> Reply:
     return Reply(esc(text(key, lang)))
 
 
+def language_set(lang: str) -> Reply:
+    """"已切換為繁體中文" for 繁體: the name is the chosen language's own, never derived."""
+    return Reply(esc(text("lang_set", lang, name=LANG_NAMES[lang])))
+
+
 def welcome(kb: KnowledgeBase, lang: str, examples: tuple[str, ...]) -> Reply:
-    """Greeting, three example questions as buttons, the emergency numbers."""
-    body = esc(text("welcome", lang)) + "\n\n" + f"<b>{esc(text('emergency_line', lang))}</b>"
+    """The emergency numbers, the greeting, then "for example:" right above three example buttons."""
+    body = f"<b>{esc(text('emergency_line', lang))}</b>" + "\n\n" + esc(text("welcome", lang))
     rows = tuple(
         (Button(entry_question(kb.entries[eid], lang), ACT_ENTRY, eid),)
         for eid in examples

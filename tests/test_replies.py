@@ -69,3 +69,26 @@ def test_topics_and_category():
     c = replies.category(k, "c", LANG_HANS)
     assert c is not None and [row[0].arg for row in c.buttons[:2]] == ["a", "b"]
     assert replies.category(k, "nope", LANG_HANS) is None
+
+
+def test_english_footer_uses_the_translated_source():
+    base = kb()
+    a = base.entries["a"]
+    a_en = Entry(**{**a.__dict__, "translations": {"en": Translation("Question A?", "Answer A", "National rules")}})
+    k = KnowledgeBase(base.categories, {"a": a_en, "b": base.entries["b"]})
+    assert "Source: National rules · Updated: 2026-01-02" in replies.entry_reply(k, a_en, LANG_EN).html
+    assert "来源：来源文件" in replies.entry_reply(k, a_en, LANG_HANS).html
+    # no English source yet: the Chinese one, under English labels
+    assert "Source: 来源文件" in replies.entry_reply(base, a, LANG_EN).html
+
+
+def test_language_switch_confirms_the_chosen_language():
+    assert replies.language_set(LANG_HANT).html == "已切換爲繁體中文。"
+    assert replies.language_set(LANG_HANS).html == "已切换为简体中文。"
+    assert replies.language_set(LANG_EN).html == "Language set to English."
+
+
+def test_welcome_ends_with_for_example_above_the_example_buttons():
+    body = replies.welcome(kb(), LANG_HANS, ("a",)).html
+    assert body.startswith("<b>紧急情况请立即拨打 120")
+    assert body.endswith("例如：")

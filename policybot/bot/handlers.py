@@ -164,7 +164,7 @@ async def on_callback(update: Update, context: BotContext) -> None:
         if context.user_data is not None:
             context.user_data.lang = button.arg
         lang = button.arg
-        reply = replies.simple("lang_set", lang)
+        reply = replies.language_set(lang)
     elif button is not None:
         reply = context.bot_data.running().press(button, lang)
     if reply is None:
