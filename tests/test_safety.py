@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAFETY_YAML = ROOT / "knowledge" / "safety.yaml"
 SAFETY_SET = ROOT / "tests" / "data" / "safety-questions.yaml"
 HELDOUT_SET = ROOT / "tests" / "data" / "safety-questions-heldout.yaml"
+UNSEEN_SET = ROOT / "tests" / "data" / "safety-questions-unseen.yaml"
 STORY = "我家住在城郊，平时看病要坐半小时公交，上次去县医院开药排了一上午的队。"  # 35 characters, no risk
 
 
@@ -159,11 +160,12 @@ def test_knowledge_phrasings_never_fire(real_knowledge: LoadResult) -> None:
     assert [str(p) for p in real_knowledge.warnings if "emergency reply" in p.message] == []
 
 
-@pytest.mark.parametrize("path", [SAFETY_SET, HELDOUT_SET])
+@pytest.mark.parametrize("path", [SAFETY_SET, HELDOUT_SET, UNSEEN_SET])
 def test_safety_sets(matcher: Matcher, path: Path) -> None:
     report = evaluate(load_questions(path), matcher.match)
     missed = [o.question.q[-60:] for o in report.emergencies if not o.correct]
     false = [o.question.q for o in report.outcomes if o.question.expect != "emergency" and o.status == "emergency"]
-    # both sets are big enough to mean something: 200+ emergencies, 100+ look-alikes
-    assert len(report.emergencies) >= 200 and len(report.outcomes) - len(report.emergencies) >= 100
+    # big enough to mean something: 100+ emergencies and 50+ look-alikes; the main set 200+ / 100+
+    least = (200, 100) if path == SAFETY_SET else (100, 50)
+    assert len(report.emergencies) >= least[0] and len(report.outcomes) - len(report.emergencies) >= least[1]
     assert missed == [] and false == []
