@@ -30,11 +30,12 @@ _PHONE = re.compile(
     r"1[3-9]\d{9}"  # mobile
     r"|0\d{2,3}[-\s]?\d{7,8}"  # landline with area code
     r"|[48]00[-\s]?\d{3}[-\s]?\d{4}"  # 400 / 800 lines
-    r"|1[12]\d{1,3}|9[56]\d{3}"  # 110 … 12345, 95xxx / 96xxx service numbers
+    r"|1[12]\d(?:\d{2})?|9[56]\d{3}"  # 110 / 120 …, 12345 …, 95xxx / 96xxx service numbers
     r")(?![\d.%])"
 )
 # A short service number is only a phone number where it is not an amount, age or date.
 _NOT_A_PHONE_AFTER = re.compile(r"\s*(?:元|块|%|％|岁|年|月|日|天|个|人|次|万|小时|分钟|周|类|项|种|倍|米|度|克|号|届|期|条|页|份|台|张|家|所|户|名|例|yuan|years?|days?|%)")
+_CALL_WORD = re.compile(r"拨打|致电|电话|热线|来电|打|专线|call|phone|hotline|dial|tel", re.I)
 _SEED_SOURCE = re.compile(r"^\s*(?:seed\s*)?\d{3}(?:\s|$)|%")
 
 
@@ -55,8 +56,10 @@ def check_answer_text(file: FileReader, node: Node, what: str, text: str, verifi
     allowed = NATIONAL_NUMBERS | {re.sub(r"\D", "", n) for n in verified}
     for m in _PHONE.finditer(text):
         number = re.sub(r"\D", "", m.group(0))
-        short_number = len(number) <= 5
-        if short_number and _NOT_A_PHONE_AFTER.match(text, m.end()):
+        # a short number is a phone number only when the text says so (拨打 12345, 热线 110)
+        if len(number) <= 5 and (
+            _NOT_A_PHONE_AFTER.match(text, m.end()) or not _CALL_WORD.search(text[max(0, m.start() - 8) : m.start()])
+        ):
             continue
         if number not in allowed:
             file.error(
