@@ -155,6 +155,8 @@ class MatchSettings:
     )
     # check warns when phrasings of two different entries are at least this similar (0-100)
     near_duplicate_similarity: float = 90.0
+    # an unanswered question is out of scope when no entry knows this share of its words (0-100)
+    out_of_scope_coverage: float = 10.0
 
     def with_overrides(self, overrides: Mapping[str, float]) -> MatchSettings:
         """The operator's thresholds (Config.threshold_overrides) on top of matching.yaml."""
@@ -178,6 +180,7 @@ class KnowledgeBase:
     synonyms: tuple[tuple[str, ...], ...] = ()  # each group: canonical term first
     filler: tuple[str, ...] = ()  # phrases removed before matching (请问, 我想问一下 ...)
     out_of_scope: tuple[str, ...] = ()  # terms that mark a question as not ours (宠物, 股票 ...)
+    in_scope: tuple[str, ...] = ()  # words of the bureau's subject (医, 药, 疫苗 …): never "out of scope"
     safety: Safety = field(default_factory=Safety)
     smalltalk: tuple[Smalltalk, ...] = ()
     settings: MatchSettings = field(default_factory=MatchSettings)
@@ -197,6 +200,7 @@ class Status(StrEnum):
     UNANSWERED = "unanswered"
     EMERGENCY = "emergency"
     SMALLTALK = "smalltalk"
+    OUT_OF_SCOPE = "out_of_scope"  # clearly not health policy: its own reply, not an editors' gap
 
 
 # The statuses as plain strings, in this order wherever they are listed (log, reports, /stats).

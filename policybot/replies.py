@@ -113,6 +113,18 @@ _TEXT: dict[str, dict[str, str]] = {
             "You can also browse the questions I can answer by topic."
         ),
     },
+    "out_of_scope": {
+        LANG_HANS: (
+            "这个问题不在卫生健康政策的范围内，我回答不了。\n"
+            "其他政务问题请拨打 12345 政务服务便民热线。\n"
+            "也可以按主题浏览我能回答的卫生健康问题。"
+        ),
+        LANG_EN: (
+            "That question is outside health policy, so I can't answer it.\n"
+            "For other government services, call 12345 (government service hotline).\n"
+            "You can also browse the health questions I can answer by topic."
+        ),
+    },
     "browse_topics": {LANG_HANS: "按主题浏览", LANG_EN: "Browse topics"},
     "footer": {LANG_HANS: "来源：{source}　更新：{updated}", LANG_EN: "Source: {source} · Updated: {updated}"},
     "related": {LANG_HANS: "相关：", LANG_EN: "Related: "},
@@ -258,6 +270,11 @@ def build(kb: KnowledgeBase, result: MatchResult, lang: str, query_id: str = "")
         ]
         rows.append((Button(text("none_of_these", lang), ACT_NONE, "", query_id),))
         return Reply(esc(text("did_you_mean", lang)) + _safety_line(lang), tuple(rows))
+    if result.status is Status.OUT_OF_SCOPE:
+        return Reply(
+            esc(text("out_of_scope", lang)) + _safety_line(lang),
+            ((Button(text("browse_topics", lang), ACT_TOPICS),),),
+        )
     return unanswered(lang)
 
 

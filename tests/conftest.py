@@ -150,6 +150,7 @@ KNOWLEDGE: dict[str, str] = {
           - [疫苗, 预防针]
         filler: [请问, 我想问一下]
         out_of_scope: [宠物, 股票]
+        in_scope: [医, 药, 病, 疫苗]
     """,
 }
 

@@ -87,7 +87,7 @@ def test_ask_reads_stdin_one_json_line_each(capsys, monkeypatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("HPV疫苗免费吗\n\n胸痛\n股票怎么买\n"))
     _, out, _ = run(capsys, "ask", "--knowledge", FIXTURE)
     lines = [json.loads(line) for line in out.splitlines()]
-    assert [d["status"] for d in lines] == ["answered", "emergency", "unanswered"]
+    assert [d["status"] for d in lines] == ["answered", "emergency", "out_of_scope"]
     assert lines[1]["id"] is None and lines[2]["id"] is None
 
 

@@ -57,7 +57,7 @@ def test_answer_emergency_unanswered_and_buttons(tmp_path, monkeypatch, capsys) 
     assert "适龄女生可免费接种。" in out and "来源：市疾控中心" in out
     assert "[1] 流感疫苗在哪里打？" in out  # related entry as a numbered button
     assert "请立即拨打 120。" in out
-    assert "12345" in out and "12320" in out  # the apology with hotlines
+    assert "不在卫生健康政策的范围内" in out and "12345" in out  # out of scope, with the hotline
     assert "请选择主题：" in out  # "1" pressed the "browse topics" button of the apology
 
 

@@ -460,12 +460,12 @@ async def test_none_of_these(bot: Bot) -> None:
 
 
 async def test_unanswered_question(bot: Bot) -> None:
-    await bot.say("外星人怎么办")
+    await bot.say("外星人生病了怎么办")
     sent = bot.one()
     assert sent.text == replies.unanswered(LANG_HANS).html
     assert "12345" in sent.text and "12320" in sent.text
     assert sent.decoded(bot.secret) == [Button("按主题浏览", replies.ACT_TOPICS)]
-    assert await bot.rows("SELECT text, status FROM queries") == [("外星人怎么办", "unanswered")]
+    assert await bot.rows("SELECT text, status FROM queries") == [("外星人生病了怎么办", "unanswered")]
 
 
 async def test_emergency_reply_comes_first_and_alone(bot: Bot) -> None:
@@ -528,7 +528,7 @@ async def test_long_knowledge_answer_is_split(tmp_path: Path, kb_dir: Path) -> N
 
 
 async def test_edited_message_is_answered_as_a_new_question(bot: Bot) -> None:
-    await bot.say("外星人")
+    await bot.say("外星人生病")
     edited = bot.message("怎么在网上预约挂号", edit_date=int(dt.datetime.now().timestamp()))
     await bot.feed({"edited_message": edited})
     sent = bot.one()
@@ -640,8 +640,8 @@ async def test_staff_commands_refused_for_others(bot: Bot) -> None:
 
 
 async def test_stats_and_unanswered_for_staff(bot: Bot) -> None:
-    await bot.say("外星人怎么办")
-    await bot.say("外星人怎么办啊")
+    await bot.say("外星人生病了怎么办")
+    await bot.say("外星人生病了怎么办啊")
     await bot.say("怎么在网上预约挂号")
     sent = bot.one()
     await bot.press_label(sent, "👎 没帮助")
@@ -653,7 +653,7 @@ async def test_stats_and_unanswered_for_staff(bot: Bot) -> None:
     assert "<b>Last 7 days 近7天</b>\ntotal 总数: 3" in text
     await bot.say("/unanswered", user_id=STAFF_ID)
     text = bot.one().text
-    assert "1. (2×) 外星人怎么办" in text
+    assert "1. (2×) 外星人生病了怎么办" in text
     assert await bot.rows("SELECT * FROM staff_attempts") == []
 
 
@@ -803,3 +803,18 @@ def test_run_refuses_to_start_with_broken_knowledge(
     assert app_module.run(make_config(tmp_path, kb_dir)) == 1
     err = capsys.readouterr().err
     assert f"{broken}:" in err and "cannot start: the knowledge base" in err
+
+
+async def test_out_of_scope_gets_its_own_reply_and_stays_out_of_the_gaps(bot: Bot) -> None:
+    await bot.say("红烧肉怎么做")
+    text = bot.one().text
+    assert text.startswith("这个问题不在卫生健康政策的范围内") and "12345" in text and "12356" in text
+    await bot.say("外星人生病了怎么办")  # a word of the subject: a gap the editors must see
+    assert bot.one().text.startswith("抱歉")
+    assert await bot.rows("SELECT text, status FROM queries ORDER BY at") == [
+        ("红烧肉怎么做", "out_of_scope"),
+        ("外星人生病了怎么办", "unanswered"),
+    ]
+    await bot.say("/unanswered", user_id=STAFF_ID)
+    text = bot.one().text
+    assert "外星人生病了怎么办" in text and "红烧肉" not in text

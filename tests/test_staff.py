@@ -204,7 +204,9 @@ async def test_build_report_tables(db: Path) -> None:
         "unanswered_groups",
     ]
     statuses = {r["status"]: r["count"] for r in tables["statuses"].rows}
-    assert statuses == {"answered": 5, "ambiguous": 1, "unanswered": 4, "emergency": 1, "smalltalk": 1}
+    assert statuses == {
+        "answered": 5, "ambiguous": 1, "unanswered": 4, "emergency": 1, "smalltalk": 1, "out_of_scope": 0
+    }
     assert sum(r["total"] for r in tables["daily"].rows) == 12
     assert tables["top_entries"].rows[0]["question"] == "门诊看病怎么报销？"
     # inpatient: 0 of 2 helpful is worse than outpatient's 1 of 2

@@ -86,6 +86,7 @@ class _Loader:
             synonyms=self.vocabulary.synonyms,
             filler=self.vocabulary.filler,
             out_of_scope=self.vocabulary.out_of_scope,
+            in_scope=self.vocabulary.in_scope,
             safety=self.safety,
             smalltalk=self.smalltalk,
             settings=self.settings,

@@ -17,7 +17,9 @@ from policybot.knowledge.nodes import NULL, FileReader, hint, kind_of, line_of, 
 from policybot.matching.normalise import normalise
 from policybot.model import ID_PATTERN, MatchSettings, Smalltalk
 
-PERCENT_SETTINGS = ("answer_threshold", "suggest_threshold", "margin", "near_duplicate_similarity")
+PERCENT_SETTINGS = (
+    "answer_threshold", "suggest_threshold", "margin", "near_duplicate_similarity", "out_of_scope_coverage"
+)
 SETTINGS_FIELDS = (*PERCENT_SETTINGS, "max_candidates", "weights")
 MAX_CANDIDATES_RANGE = (1, 10)
 
@@ -27,11 +29,13 @@ class Vocabulary:
     synonyms: tuple[tuple[str, ...], ...] = ()  # each group: canonical term first
     filler: tuple[str, ...] = ()
     out_of_scope: tuple[str, ...] = ()
+    in_scope: tuple[str, ...] = ()
 
 
 def read_synonyms(file: FileReader, root: Node) -> Vocabulary:
-    """synonyms.yaml: synonym groups (the canonical term first), filler, out-of-scope terms."""
-    top = file.fields(root, "synonyms.yaml", ("synonyms", "filler", "out_of_scope"))
+    """synonyms.yaml: synonym groups (the canonical term first), filler, out-of-scope terms, and
+    in-scope words (a question with one is the bureau's subject: a gap, never "out of scope")."""
+    top = file.fields(root, "synonyms.yaml", ("synonyms", "filler", "out_of_scope", "in_scope"))
     if top is None:
         return Vocabulary()
     groups: list[tuple[str, ...]] = []
@@ -69,11 +73,13 @@ def read_synonyms(file: FileReader, root: Node) -> Vocabulary:
                     file.warning(group_node, f"synonym group '{head}' has a single term")
                 groups.append(tuple(group))
     lists: dict[str, tuple[str, ...]] = {}
-    for key in ("filler", "out_of_scope"):
+    for key in ("filler", "out_of_scope", "in_scope"):
         if key in top:
             values = file.strings(top[key], f"'{key}'") or []
             lists[key] = tuple(dict.fromkeys(v for v, _ in values))
-    return Vocabulary(tuple(groups), lists.get("filler", ()), lists.get("out_of_scope", ()))
+    return Vocabulary(
+        tuple(groups), lists.get("filler", ()), lists.get("out_of_scope", ()), lists.get("in_scope", ())
+    )
 
 
 def read_smalltalk(file: FileReader, root: Node, patterns: list[Text]) -> tuple[Smalltalk, ...]:

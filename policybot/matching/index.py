@@ -42,6 +42,7 @@ class Index:
             for f in forms:
                 self.canon.setdefault(f, forms[0])
         self.out_of_scope = tuple(sorted({normalise(t) for t in kb.out_of_scope if t}))
+        self.in_scope = tuple(sorted({normalise(t) for t in kb.in_scope if t}))
         self.smalltalk_ids = {normalise(p): s.id for s in kb.smalltalk for p in s.patterns if normalise(p)}
         # Knowledge terms segment whole ("两癌筛查", "家庭医生").
         terms: set[str] = set(self.canon) | set(self.canon.values())

@@ -195,7 +195,14 @@ class Matcher:
         scored = a.scored
         top = scored[0] if scored else None
         if top is None or top.score < s.suggest_threshold:
-            return MatchResult(a.query, a.normalised, Status.UNANSWERED,
+            # clearly another subject (no entry knows its words, or it names an out-of-scope
+            # term): its own reply, and kept apart from the editors' gaps
+            # (unless it has a word of the subject: then it is a gap the editors must see)
+            known = max((x.coverage for x in scored), default=0.0)
+            subject = any(w in a.corrected for w in self.index.in_scope)
+            other = bool(a.out_of_scope) or known < s.out_of_scope_coverage
+            status = Status.OUT_OF_SCOPE if other and not subject else Status.UNANSWERED
+            return MatchResult(a.query, a.normalised, status,
                                score=top.score if top else 0.0, script=a.script, risk=risk)
         second = scored[1].score if len(scored) > 1 else 0.0
         window = [x for x in scored[: s.max_candidates] if x.score >= s.suggest_threshold]

@@ -79,7 +79,7 @@ class Outcome:
         if e == NOT_EMERGENCY:
             return self.status != Status.EMERGENCY
         if e == NONE:
-            return self.status in (Status.UNANSWERED, Status.SMALLTALK)
+            return self.status in (Status.UNANSWERED, Status.SMALLTALK, Status.OUT_OF_SCOPE)
         return self.status == Status.ANSWERED and self.id == e
 
     @property
@@ -170,6 +170,16 @@ class Report:
                 families[fam] = families.get(fam, 0) + 1
         return {"by_kind": by_kind, "by_family": by_family, "family_sizes": families}
 
+    @property
+    def did_you_mean(self) -> float:
+        """Share of in-scope questions answered with "did you mean" rather than outright."""
+        return self._share((o.status == Status.AMBIGUOUS for o in self.in_scope), self.in_scope)
+
+    @property
+    def told_out_of_scope(self) -> float:
+        """Share of out-of-scope questions that got the out-of-scope reply (not "sorry, a gap")."""
+        return self._share((o.status == Status.OUT_OF_SCOPE for o in self.out_of_scope), self.out_of_scope)
+
     def figures(self) -> dict[str, float | int]:
         return {
             "questions": len(self.outcomes),
@@ -178,6 +188,8 @@ class Report:
             "reached": round(self.reached, 1),
             "confident_wrong": round(self.confident_wrong, 1),
             "rejection": round(self.rejection, 1),
+            "did_you_mean": round(self.did_you_mean, 1),
+            "told_out_of_scope": round(self.told_out_of_scope, 1),
             "emergency_recall": round(self.emergency_recall, 1),
             "false_emergencies": self.false_emergencies,
         }
@@ -199,6 +211,8 @@ FIGURE_LABELS = (
     ("reached", "reached (answered or offered)", "%"),
     ("confident_wrong", "confident wrong answers", "% of all"),
     ("rejection", "out-of-scope rejection", "%"),
+    ("did_you_mean", "\"did you mean\" (of in scope)", "%"),
+    ("told_out_of_scope", "told out of scope (of oos)", "%"),
     ("emergency_recall", "emergency recall", "%"),
     ("false_emergencies", "false emergencies", ""),
 )

@@ -17,6 +17,7 @@ STATUS_ZH = {
     Status.UNANSWERED: "未回答",
     Status.EMERGENCY: "紧急",
     Status.SMALLTALK: "闲聊",
+    Status.OUT_OF_SCOPE: "不在范围",
 }
 NO_LOG = "query log unavailable. 查询日志不可用。"
 

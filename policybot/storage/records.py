@@ -48,6 +48,7 @@ class DayCount:
     unanswered: int
     emergency: int
     smalltalk: int
+    out_of_scope: int
 
     @property
     def answer_rate(self) -> float:
@@ -79,6 +80,7 @@ class Stats:
     unanswered: int
     emergency: int
     smalltalk: int
+    out_of_scope: int
     helpful: int  # queries whose latest feedback is "helpful" (each query counted once)
     unhelpful: int
     chose_entry: int  # "did you mean" answered by picking an entry
