@@ -132,6 +132,27 @@ def cmd_tune(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
+    from pathlib import Path
+
+    from policybot.knowledge import load_or_raise
+    from policybot.quality.calibrate import DEFAULT_TEXT, calibrate, read_out_of_scope, write_settings
+    from policybot.quality.tune import format_tuning
+
+    directory = Path(args.knowledge or cfg.knowledge_dir)
+    kb = load_or_raise(directory)
+    texts = read_out_of_scope(Path(args.out_of_scope or DEFAULT_TEXT), government=not args.general)
+    result = calibrate(kb, texts, target=args.target)
+    print(format_tuning(result.tuning, kb.settings))
+    s = result.chosen.settings
+    print(f"\ncalibrated (confident wrong ≤ {args.target:g} % on the tuning part): "
+          f"answer_threshold {s.answer_threshold:g}, suggest_threshold {s.suggest_threshold:g}, margin {s.margin:g}")
+    if args.write:
+        write_settings(directory / "matching.yaml", s)
+        print(f"written to {directory / 'matching.yaml'}")
+    return EXIT_OK
+
+
 def cmd_chat(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.console import run_console
 
@@ -271,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="+", help="one or more question sets (combined)")
     p.add_argument("--holdout", type=float, default=0.3, help="share of the set held out for validation")
     p.add_argument("--seed", type=int, default=7)
+    knowledge_opt(p)
+
+    p = command("calibrate", cmd_calibrate, "thresholds from the knowledge base alone (no labelled questions)")
+    p.add_argument("--target", type=float, default=1.0, help="confident wrong answers to stay under, %% of all")
+    p.add_argument("--out-of-scope", default=None, help="file of out-of-subject questions, one a line")
+    p.add_argument("--general", action="store_true", help="a general government FAQ: other services are in scope")
+    p.add_argument("--write", action="store_true", help="write the thresholds into the knowledge's matching.yaml")
     knowledge_opt(p)
 
     command("chat", cmd_chat, "the console chat (what `python bot.py` starts without a token)")
