@@ -53,23 +53,25 @@ class Index:
                 self._tok.add_word(t, freq=max(self._tok.FREQ.get(t, 0), TERM_FREQ))
         self.phrasings: list[Phrasing] = []
         entry_tokens: dict[str, set[str]] = {}
-        # English has one phrasing per entry, so its answer's words count as the entry's too.
+        # English has few phrasings per entry, so its answer's words count as the entry's too.
         entry_tokens_en: dict[str, set[str]] = {}
         for e in kb.entries.values():
             bag: set[str] = set()
+            en_bag: set[str] = set()
             for p in e.phrasings:
-                ph = self._phrasing(e.id, p, english=False)
+                # an alternate written in English is compared with English questions
+                english = not has_cjk(p)
+                ph = self._phrasing(e.id, p, english=english)
                 self.phrasings.append(ph)
-                bag |= ph.tokens
+                (en_bag if english else bag).update(ph.tokens)
             for k in e.keywords:
                 bag |= set(self.tokens(normalise(k)))
             entry_tokens[e.id] = bag
             en = e.translations.get("en")
-            en_bag: set[str] = set()
             if en is not None:
                 ph = self._phrasing(e.id, en.question, english=True)
                 self.phrasings.append(ph)
-                en_bag = set(ph.tokens) | set(self.tokens(normalise(en.answer)))
+                en_bag |= set(ph.tokens) | set(self.tokens(normalise(en.answer)))
             entry_tokens_en[e.id] = en_bag
         self.entry_tokens = entry_tokens
         self.entry_tokens_en = entry_tokens_en
