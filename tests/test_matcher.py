@@ -164,3 +164,32 @@ def test_result_json_shape(clean_matcher):
     assert set(j) == {"query", "status", "id", "score", "candidates"}
     assert j["id"] == "hpv-vaccine" and j["status"] == "answered"
     assert {"id", "score"} == set(j["candidates"][0])
+
+
+# Residents' questions that found no entry, or the wrong one, before the knowledge round
+# (issues 10 and 11): each is now answered outright by its own entry.
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("医保卡丢了怎么补办", "insurance-card-replacement"),
+        ("异地就医备案怎么弄", "cross-region-medical-care"),
+        ("医保断缴了还能补吗", "resident-insurance-enrolment"),
+        ("药店买药能刷医保吗", "pharmacy-insurance"),
+        ("挂号费多少钱", "registration-fees"),
+        ("被狗咬了要打狂犬疫苗吗", "rabies-exposure"),
+        ("HPV疫苗免费吗", "hpv-vaccination"),
+        ("hpv疫苗免费吗", "hpv-vaccination"),
+        ("120救护车收费吗", "ambulance-fees"),
+        ("生孩子生育保险怎么报", "maternity-insurance"),
+        ("育儿补贴怎么领", "childcare-subsidy"),
+        ("健康证在哪办", "health-certificate"),
+        ("老人打流感疫苗", "adult-vaccination"),
+        ("心理咨询去哪", "mental-health-support"),
+        ("失能老人有没有上门服务", "long-term-care"),
+        ("孩子半夜发烧去哪看", "child-fever-night"),
+        ("Is vaccination free for my baby?", "child-vaccination"),
+    ],
+)
+def test_residents_questions_reach_their_new_entries(matcher, question, entry):
+    r = matcher.match(question)
+    assert (r.status, r.entry_id) == (Status.ANSWERED, entry)
