@@ -146,7 +146,8 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     print(format_tuning(result.tuning, kb.settings))
     s = result.chosen.settings
     print(f"\ncalibrated (confident wrong ≤ {args.target:g} % on the tuning part): "
-          f"answer_threshold {s.answer_threshold:g}, suggest_threshold {s.suggest_threshold:g}, margin {s.margin:g}")
+          f"answer_threshold {s.answer_threshold:g}, suggest_threshold {s.suggest_threshold:g}, margin {s.margin:g}, "
+          f"clear_lead {s.clear_lead:g}")
     if args.write:
         write_settings(directory / "matching.yaml", s)
         print(f"written to {directory / 'matching.yaml'}")

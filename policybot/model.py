@@ -149,6 +149,9 @@ class MatchSettings:
     answer_threshold: float = 62.0
     suggest_threshold: float = 45.0
     margin: float = 6.0
+    # ... or, from suggest_threshold up, when the best entry leads the next by this much
+    # (0 = off): a long story scores lower, but one entry clearly ahead is still the answer
+    clear_lead: float = 0.0
     max_candidates: int = 3
     weights: Mapping[str, float] = field(
         default_factory=lambda: {"keyword": 0.2, "coverage": 0.2, "evidence": 0.3, "fuzzy": 0.2, "pinyin": 0.1}, compare=False

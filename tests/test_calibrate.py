@@ -42,7 +42,7 @@ def test_calibrate_keeps_confident_wrong_under_the_target_and_writes_matching_ya
     write_settings(matching, MatchSettings(answer_threshold=52, suggest_threshold=41, margin=4))
     assert matching.read_text("utf-8") == (
         "# thresholds\nanswer_threshold: 52   # answer from here\nmax_candidates: 3\n"
-        "suggest_threshold: 41\nmargin: 4\n"
+        "suggest_threshold: 41\nmargin: 4\nclear_lead: 0\n"
     )
     assert load(tmp_path / "knowledge").kb.settings.answer_threshold == 52
 

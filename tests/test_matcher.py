@@ -148,6 +148,19 @@ def test_answer_threshold_and_margin(fixture_kb, clean_matcher):
     assert deaf.match(q).status is Status.UNANSWERED
 
 
+def test_a_clear_lead_is_answered_below_the_answer_threshold(fixture_kb, clean_matcher):
+    q = "HPV疫苗免费吗"
+    top = clean_matcher.match(q)
+    lead = top.score - clean_matcher.rank(q, 2)[1].score
+    base = dataclasses.replace(fixture_kb.settings, answer_threshold=top.score + 0.1,
+                               suggest_threshold=top.score - 1)
+    # above the suggest threshold and ahead by the clear lead: answered
+    assert Matcher(fixture_kb, dataclasses.replace(base, clear_lead=lead - 0.1)).match(q).entry_id == "hpv-vaccine"
+    # a lead smaller than clear_lead, or clear_lead off: offered only
+    assert Matcher(fixture_kb, dataclasses.replace(base, clear_lead=lead + 0.1)).match(q).status is Status.AMBIGUOUS
+    assert Matcher(fixture_kb, dataclasses.replace(base, clear_lead=0)).match(q).status is Status.AMBIGUOUS
+
+
 def test_max_candidates(fixture_kb):
     m = Matcher(
         fixture_kb,

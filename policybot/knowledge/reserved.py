@@ -18,7 +18,8 @@ from policybot.matching.normalise import normalise
 from policybot.model import ID_PATTERN, MatchSettings, Smalltalk
 
 PERCENT_SETTINGS = (
-    "answer_threshold", "suggest_threshold", "margin", "near_duplicate_similarity", "out_of_scope_coverage"
+    "answer_threshold", "suggest_threshold", "margin", "clear_lead", "near_duplicate_similarity",
+    "out_of_scope_coverage",
 )
 SETTINGS_FIELDS = (*PERCENT_SETTINGS, "max_candidates", "weights")
 MAX_CANDIDATES_RANGE = (1, 10)

@@ -14,7 +14,7 @@ dictionary → synonym canonicalisation → a hybrid score per entry on an absol
 - pinyin: similarity of the pinyin of the question and the best phrasing (homophone typos).
 
 Decision: `answered` when the best score clears `answer_threshold` and leads the next entry
-by `margin`; `ambiguous` (up to `max_candidates`) above `suggest_threshold`; else
+by `margin`, or clears `suggest_threshold` and leads by `clear_lead`; `ambiguous` (up to `max_candidates`) above `suggest_threshold`; else
 `unanswered`. Smalltalk (greetings, thanks) is recognised before scoring.
 """
 
@@ -207,7 +207,8 @@ class Matcher:
         second = scored[1].score if len(scored) > 1 else 0.0
         window = [x for x in scored[: s.max_candidates] if x.score >= s.suggest_threshold]
         cands = tuple(Candidate(x.entry_id, x.score) for x in window)
-        if top.score >= s.answer_threshold and top.score - second >= s.margin:
+        lead = top.score - second
+        if (top.score >= s.answer_threshold and lead >= s.margin) or (s.clear_lead > 0 and lead >= s.clear_lead):
             return MatchResult(a.query, a.normalised, Status.ANSWERED, top.score, top.entry_id,
                                cands, script=a.script, risk=risk)
         return MatchResult(a.query, a.normalised, Status.AMBIGUOUS, top.score, None, cands,

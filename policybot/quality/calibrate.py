@@ -80,14 +80,15 @@ def calibrate(kb: KnowledgeBase, out_of_scope: list[str], target: float = 1.0, s
     reduced, questions = calibration_set(kb, out_of_scope)
     tuning = tune(Matcher(reduced, kb.settings), questions, holdout=0.3, seed=seed)
     safe = [t for t in tuning.trials if t.tuning.confident_wrong <= target] or tuning.trials
-    chosen = max(safe, key=lambda t: (_objective(t.tuning), -t.tuning.confident_wrong, t.settings.margin))
+    chosen = max(safe, key=lambda t: (_objective(t.tuning), -t.tuning.confident_wrong, t.settings.margin,
+                                    -t.settings.clear_lead))
     return Calibration(tuning, chosen, target)
 
 
 def write_settings(path: Path, settings: MatchSettings) -> None:
-    """Set the three thresholds in matching.yaml, keeping every comment and other line."""
+    """Set the four thresholds in matching.yaml, keeping every comment and other line."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    for key in ("answer_threshold", "suggest_threshold", "margin"):
+    for key in ("answer_threshold", "suggest_threshold", "margin", "clear_lead"):
         value = f"{getattr(settings, key):g}"
         line = re.compile(rf"^{key}:[ \t]*[^#\n]*?([ \t]*#.*)?$", re.M)
         found = line.search(text)

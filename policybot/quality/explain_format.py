@@ -54,7 +54,9 @@ def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
         lines.append("out of scope: " + ", ".join(a.out_of_scope) + " (score penalty)")
     weights = ", ".join(f"{k} {v:g}" for k, v in s.weights.items())
     lines.append(
-        f"thresholds:   answer ≥ {s.answer_threshold:g} with a lead of ≥ {s.margin:g}; "
+        f"thresholds:   answer ≥ {s.answer_threshold:g} with a lead of ≥ {s.margin:g}"
+        + (f" (or ≥ {s.suggest_threshold:g} with a lead of ≥ {s.clear_lead:g})" if s.clear_lead else "")
+        + "; "
         f"suggest ≥ {s.suggest_threshold:g}; weights {weights}"
     )
     lines.append("")

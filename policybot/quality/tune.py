@@ -1,7 +1,7 @@
 """`tune`: search the decision thresholds on a labelled set and show the trade-off.
 
 Scores are computed once per question (the analysis does not depend on thresholds), then
-every (answer threshold, suggest threshold, margin) on a grid is replayed over them. Part of
+every (answer threshold, suggest threshold, margin, clear lead) on a grid is replayed over them. Part of
 the set is held out: settings are chosen on the tuning part and reported on both, so an
 operator sees whether a choice generalises. Nothing is written: copy the chosen numbers
 into knowledge/matching.yaml.
@@ -25,9 +25,9 @@ class Trial:
     holdout: Report
 
     @property
-    def key(self) -> tuple[float, float, float]:
+    def key(self) -> tuple[float, float, float, float]:
         s = self.settings
-        return (s.answer_threshold, s.suggest_threshold, s.margin)
+        return (s.answer_threshold, s.suggest_threshold, s.margin, s.clear_lead)
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,10 @@ def _grid(base: MatchSettings) -> list[MatchSettings]:
     for answer in range(40, 86, 2):
         for suggest in range(30, answer + 1, 3):
             for margin in (0, 2, 4, 6, 8, 10, 14):
-                out.append(dataclasses.replace(base, answer_threshold=float(answer),
-                                               suggest_threshold=float(suggest), margin=float(margin)))
+                for lead in (0, 8, 12):
+                    out.append(dataclasses.replace(base, answer_threshold=float(answer),
+                                                   suggest_threshold=float(suggest), margin=float(margin),
+                                                   clear_lead=float(lead)))
     return out
 
 
@@ -102,7 +104,7 @@ def pareto(trials: list[Trial]) -> list[Trial]:
 
 
 def format_tuning(t: Tuning, current: MatchSettings) -> str:
-    head = (f"  {'answer':>6} {'suggest':>7} {'margin':>6} | {'acc':>5} {'reach':>5} {'wrong':>5} {'reject':>6}"
+    head = (f"  {'answer':>6} {'suggest':>7} {'margin':>6} {'lead':>4} | {'acc':>5} {'reach':>5} {'wrong':>5} {'reject':>6}"
             f" | {'acc':>5} {'reach':>5} {'wrong':>5} {'reject':>6}")
     lines = [
         f"tuning on {t.n_tuning} questions, holding out {t.n_holdout} (figures: tuning | held out)",
@@ -113,7 +115,7 @@ def format_tuning(t: Tuning, current: MatchSettings) -> str:
     def row(tr: Trial, mark: str = "") -> str:
         a, b = tr.tuning, tr.holdout
         s = tr.settings
-        return (f"  {s.answer_threshold:6g} {s.suggest_threshold:7g} {s.margin:6g} | {a.accuracy:5.1f} "
+        return (f"  {s.answer_threshold:6g} {s.suggest_threshold:7g} {s.margin:6g} {s.clear_lead:4g} | {a.accuracy:5.1f} "
                 f"{a.reached:5.1f} {a.confident_wrong:5.1f} {a.rejection:6.1f} | {b.accuracy:5.1f} "
                 f"{b.reached:5.1f} {b.confident_wrong:5.1f} {b.rejection:6.1f}{mark}")
 
@@ -130,4 +132,5 @@ def format_tuning(t: Tuning, current: MatchSettings) -> str:
     lines.append(f"  answer_threshold: {s.answer_threshold:g}")
     lines.append(f"  suggest_threshold: {s.suggest_threshold:g}")
     lines.append(f"  margin: {s.margin:g}")
+    lines.append(f"  clear_lead: {s.clear_lead:g}")
     return "\n".join(lines)
