@@ -184,6 +184,8 @@ class KnowledgeBase:
     filler: tuple[str, ...] = ()  # phrases removed before matching (请问, 我想问一下 ...)
     out_of_scope: tuple[str, ...] = ()  # terms that mark a question as not ours (宠物, 股票 ...)
     in_scope: tuple[str, ...] = ()  # words of the bureau's subject (医, 药, 疫苗 …): never "out of scope"
+    # English terms read as a Chinese knowledge term: each group the Chinese term first
+    glossary: tuple[tuple[str, ...], ...] = ()
     safety: Safety = field(default_factory=Safety)
     smalltalk: tuple[Smalltalk, ...] = ()
     settings: MatchSettings = field(default_factory=MatchSettings)

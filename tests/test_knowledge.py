@@ -586,6 +586,37 @@ def test_synonyms_wrong_shapes(kdir: Path):
     only(result, file, 5, "'out_of_scope' must be a list of strings")
 
 
+def test_glossary_mistakes(kdir: Path):
+    file = write(
+        kdir,
+        "synonyms.yaml",
+        "glossary:\n"
+        "  - [体检, checkup, health check]\n"  # line 2
+        "  - [free, 免费]\n"  # line 3: Chinese term not first
+        "  - [报销, refund, Refund]\n"  # line 4: repeated in its group (case does not matter)
+        "  - [免费, free, health check]\n"  # line 5: 'health check' is in group 1 already
+        "  - [疫苗, 接种]\n"  # line 6: not an English term
+        "  - [挂号]\n"  # line 7: no English term
+        "  - []\n",  # line 8
+    )
+    result = run(kdir)
+    only(result, file, 3, "glossary group 2: put the Chinese term first, got 'free'")
+    only(result, file, 4, "glossary term 'Refund' is repeated in group '报销'", WARNING)
+    problem = only(result, file, 5, "glossary term 'health check' is already in another group")
+    assert f"{file}:2" in problem.message
+    only(result, file, 6, "glossary group '疫苗': '接种' is not an English term")
+    only(result, file, 7, "glossary group '挂号' has no English term")
+    only(result, file, 8, "glossary group 7 is empty")
+    write(kdir, "synonyms.yaml", "glossary: {体检: checkup}\n")
+    only(run(kdir), file, 1, "'glossary' must be a list of groups")
+
+
+def test_glossary_is_loaded(kdir: Path):
+    write(kdir, "synonyms.yaml", "glossary:\n  - [体检, checkup, health check]\n")
+    kb = run(kdir).kb
+    assert kb is not None and kb.glossary == (("体检", "checkup", "health check"),)
+
+
 def test_duplicate_smalltalk_ids(kdir: Path):
     smalltalk = write(
         kdir,

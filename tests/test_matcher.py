@@ -201,8 +201,39 @@ def test_result_json_shape(clean_matcher):
         ("失能老人有没有上门服务", "long-term-care"),
         ("孩子半夜发烧去哪看", "child-fever-night"),
         ("Is vaccination free for my baby?", "child-vaccination"),
+        ("住院押金交不起咋办", "treat-first-pay-later"),  # 咋办 is 怎么办; 交不起 is 没钱
+        ("开个小饭馆要办啥证", "health-permit"),  # its answer says who licenses restaurants
     ],
 )
 def test_residents_questions_reach_their_new_entries(matcher, question, entry):
     r = matcher.match(question)
     assert (r.status, r.entry_id) == (Status.ANSWERED, entry)
+
+
+def test_english_question_meets_chinese_phrasings_through_the_glossary(matcher):
+    # "checkup" is 体检 and "free" is 免费 in the glossary: the Chinese phrasings count too
+    r = matcher.match("my mum is 70, can she get a free checkup?")
+    assert r.status is Status.ANSWERED
+    assert r.entry_id in ("free-health-checkup", "elderly-health-management")
+    a = matcher.analyse("free checkup")
+    assert {"免费", "体检"} <= set(a.canonical)
+
+
+def test_english_glossary_on_a_fixture(tmp_path):
+    from policybot.knowledge.loader import load_or_raise
+    from tests.conftest import KNOWLEDGE, write_knowledge
+
+    files = dict(KNOWLEDGE)
+    files["synonyms.yaml"] = "glossary:\n  - [网上, online]\n  - [挂号, book, appointment]\n"
+    kb = load_or_raise(write_knowledge(tmp_path / "k", files))
+    # no English phrasing says this, the Chinese ones do (网上预约挂号)
+    r = Matcher(kb).match("how do I book online")
+    assert r.entry_id == "online-appointment" or "online-appointment" in [c.entry_id for c in r.candidates]
+    assert Matcher(kb).rank("how do I book online", 1)[0].entry_id == "online-appointment"
+
+
+def test_near_homophone_in_a_long_term(matcher):
+    # 新能合 (neng) typed for 新农合 (nong): one pinyin letter, the other characters right
+    assert matcher.correct("新能合报销") == "新农合报销"
+    r = matcher.match("新能合报销")
+    assert "rural-cooperative-one-card" in [c.entry_id for c in r.candidates] or r.entry_id == "rural-cooperative-one-card"

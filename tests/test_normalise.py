@@ -33,3 +33,12 @@ def test_detect_script():
 
 def test_to_traditional():
     assert to_traditional("家庭医生签约") == "家庭醫生簽約"
+
+
+def test_near_homophones_only_in_long_terms_and_never_into_real_words():
+    from policybot.matching.typos import TypoCorrector
+
+    c = TypoCorrector(["新农合", "医保"], {"新农合", "医保"}, {"新闻": 10})
+    assert c.correct("新能合怎么报") == "新农合怎么报"  # one letter off in a 3-character term
+    assert c.correct("新闻合") == "新闻合"  # 闻 wen is not one letter from 农 nong
+    assert c.correct("医跑") == "医跑"  # two characters (pao for bao): only exact homophones count

@@ -87,6 +87,7 @@ class _Loader:
             filler=self.vocabulary.filler,
             out_of_scope=self.vocabulary.out_of_scope,
             in_scope=self.vocabulary.in_scope,
+            glossary=self.vocabulary.glossary,
             safety=self.safety,
             smalltalk=self.smalltalk,
             settings=self.settings,

@@ -14,7 +14,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from policybot.knowledge.entries import Text
 from policybot.knowledge.nodes import NULL, FileReader, hint, kind_of, line_of, none_node, peek
-from policybot.matching.normalise import normalise
+from policybot.matching.normalise import has_cjk, normalise
 from policybot.model import ID_PATTERN, MatchSettings, Smalltalk
 
 PERCENT_SETTINGS = (
@@ -31,12 +31,14 @@ class Vocabulary:
     filler: tuple[str, ...] = ()
     out_of_scope: tuple[str, ...] = ()
     in_scope: tuple[str, ...] = ()
+    glossary: tuple[tuple[str, ...], ...] = ()
 
 
 def read_synonyms(file: FileReader, root: Node) -> Vocabulary:
     """synonyms.yaml: synonym groups (the canonical term first), filler, out-of-scope terms, and
-    in-scope words (a question with one is the bureau's subject: a gap, never "out of scope")."""
-    top = file.fields(root, "synonyms.yaml", ("synonyms", "filler", "out_of_scope", "in_scope"))
+    in-scope words (a question with one is the bureau's subject: a gap, never "out of scope"),
+    and the English glossary (a Chinese knowledge term, then the English words for it)."""
+    top = file.fields(root, "synonyms.yaml", ("synonyms", "filler", "out_of_scope", "in_scope", "glossary"))
     if top is None:
         return Vocabulary()
     groups: list[tuple[str, ...]] = []
@@ -79,8 +81,53 @@ def read_synonyms(file: FileReader, root: Node) -> Vocabulary:
             values = file.strings(top[key], f"'{key}'") or []
             lists[key] = tuple(dict.fromkeys(v for v, _ in values))
     return Vocabulary(
-        tuple(groups), lists.get("filler", ()), lists.get("out_of_scope", ()), lists.get("in_scope", ())
+        tuple(groups), lists.get("filler", ()), lists.get("out_of_scope", ()), lists.get("in_scope", ()),
+        read_glossary(file, top.get("glossary")),
     )
+
+
+def read_glossary(file: FileReader, node: Node | None) -> tuple[tuple[str, ...], ...]:
+    """`glossary`: groups of a Chinese term then English words or phrases that mean it. An English
+    term may belong to one group only; the Chinese term should be a knowledge term."""
+    if node is None or (isinstance(node, ScalarNode) and node.tag == NULL):
+        return ()
+    if not isinstance(node, SequenceNode):
+        file.error(node, f"'glossary' must be a list of groups ([中文术语, english, ...]), got {kind_of(node)}")
+        return ()
+    out: list[tuple[str, ...]] = []
+    owner: dict[str, tuple[int, str]] = {}  # normalised English term -> (group number, where)
+    for number, group_node in enumerate(node.value, 1):
+        terms = file.strings(group_node, f"glossary group {number}")
+        if not terms:
+            if terms == []:
+                file.error(group_node, f"glossary group {number} is empty")
+            continue
+        (head, head_node), rest = terms[0], terms[1:]
+        if not has_cjk(head):
+            file.error(head_node, f"glossary group {number}: put the Chinese term first, got '{head}'")
+            continue
+        if not rest:
+            file.error(group_node, f"glossary group '{head}' has no English term")
+            continue
+        english: list[str] = []
+        for term, term_node in rest:
+            key = normalise(term)
+            if has_cjk(term) or not key:
+                file.error(term_node, f"glossary group '{head}': '{term}' is not an English term")
+            elif key in owner:
+                first, where = owner[key]
+                if first == number:
+                    file.warning(term_node, f"glossary term '{term}' is repeated in group '{head}' "
+                                 "(hyphens, case and plurals do not matter)")
+                else:
+                    file.error(term_node, f"glossary term '{term}' is already in another group ({where}); "
+                               "a term may belong to one group only")
+            else:
+                owner[key] = (number, file.where(term_node))
+                english.append(term)
+        if english:
+            out.append((head, *english))
+    return tuple(out)
 
 
 def read_smalltalk(file: FileReader, root: Node, patterns: list[Text]) -> tuple[Smalltalk, ...]:

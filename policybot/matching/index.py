@@ -9,13 +9,17 @@ knowledge base; an index is never changed after it is built.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policybot.matching.normalise import has_cjk, normalise
 from policybot.matching.typos import TypoCorrector, pinyin
 from policybot.matching.vocabulary import STOPWORDS_ZH, en_tokens, new_tokenizer
 from policybot.model import KnowledgeBase
+
+_LATIN = re.compile(r"[a-z]")
 
 # Knowledge terms enter the tokenizer's dictionary at least this frequent, so they win.
 TERM_FREQ = 200_000
@@ -43,6 +47,17 @@ class Index:
                 self.canon.setdefault(f, forms[0])
         self.out_of_scope = tuple(sorted({normalise(t) for t in kb.out_of_scope if t}))
         self.in_scope = tuple(sorted({normalise(t) for t in kb.in_scope if t}))
+        # English words and phrases -> the Chinese term they mean (longest phrase first), so an
+        # English question is compared with the Chinese phrasings too
+        gloss: dict[str, str] = {}
+        for head, *words in kb.glossary:
+            for term in words:
+                gloss.setdefault(normalise(term), normalise(head))
+        self._gloss = gloss
+        self._gloss_re = (
+            re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(gloss, key=len, reverse=True)) + r")(?:e?s)?\b")
+            if gloss else None
+        )
         self.smalltalk_ids = {normalise(p): s.id for s in kb.smalltalk for p in s.patterns if normalise(p)}
         # Knowledge terms segment whole ("两癌筛查", "家庭医生").
         terms: set[str] = set(self.canon) | set(self.canon.values())
@@ -71,13 +86,15 @@ class Index:
             if en is not None:
                 ph = self._phrasing(e.id, en.question, english=True)
                 self.phrasings.append(ph)
-                en_bag |= set(ph.tokens) | set(self.tokens(normalise(en.answer)))
+                en_bag |= set(ph.tokens)
             entry_tokens_en[e.id] = en_bag
         self.entry_tokens = entry_tokens
         self.entry_tokens_en = entry_tokens_en
         n = max(len(entry_tokens), 1)
+        # Rarity is read from the Chinese side; the English side adds only its English words
+        # (the Chinese terms it has through the glossary would count the same entry twice).
         df = Counter(t for bag in entry_tokens.values() for t in bag)
-        df.update(t for bag in entry_tokens_en.values() for t in bag)
+        df.update(t for bag in entry_tokens_en.values() for t in bag if not has_cjk(t))
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # A word the knowledge base has never used is strong evidence of another subject.
         self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
@@ -90,10 +107,16 @@ class Index:
     def weight(self, token: str) -> float:
         return self._idf.get(token, self._idf_unknown)
 
+    def gloss(self, normalised: str) -> str:
+        """English glossary terms replaced by their Chinese term ("free checkup" -> "免费 体检")."""
+        if self._gloss_re is None or not _LATIN.search(normalised):
+            return normalised
+        return self._gloss_re.sub(lambda m: f" {self._gloss[m.group(1)]} ", normalised)
+
     def tokens(self, normalised: str) -> list[str]:
-        """Segment, canonicalise synonyms, drop function words."""
+        """Gloss English terms, segment, canonicalise synonyms, drop function words."""
         out: list[str] = []
-        for chunk in normalised.split(" "):
+        for chunk in self.gloss(normalised).split(" "):
             if not chunk:
                 continue
             if not has_cjk(chunk):
@@ -113,6 +136,11 @@ class Index:
         """jieba words of the text with its spaces removed (the character scorers' view)."""
         return self._tok.lcut(normalised.replace(" ", ""))  # type: ignore[no-any-return]
 
+    @staticmethod
+    def english_text(tokens: Iterable[str]) -> str:
+        """English is compared word by word: its content words (glossed), sorted."""
+        return " ".join(sorted(set(tokens)))
+
     def canonical_text(self, words: list[str]) -> str:
         """Synonym variants replaced by their canonical term, for the character scorers."""
         return "".join(self.canon.get(w, w) for w in words)
@@ -120,5 +148,5 @@ class Index:
     def _phrasing(self, entry_id: str, raw: str, *, english: bool) -> Phrasing:
         norm = normalise(raw, self.filler)
         tokens = frozenset(self.tokens(norm))
-        canon = self.canonical_text(self.segment(norm))
+        canon = self.english_text(tokens) if english else self.canonical_text(self.segment(norm))
         return Phrasing(entry_id, canon, tokens, " ".join(pinyin(canon)), english)

@@ -115,7 +115,9 @@ class Matcher:
         expanded = {w: ix.canon[w] for w in plain_tokens if w in ix.canon and ix.canon[w] != w}
         oos = [t for t in ix.out_of_scope if t and t in corrected]
         a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)
-        a.features = self._features(ix.canonical_text(words), tokens, english=(script == LANG_EN))
+        english = script == LANG_EN
+        text = ix.english_text(tokens) if english else ix.canonical_text(words)
+        a.features = self._features(text, tokens, english=english)
         a.scored = self.combine(a.features, bool(oos))
         return a
 
@@ -127,15 +129,18 @@ class Matcher:
         qpy = " ".join(pinyin(canon)) if not english else ""
         feats: dict[str, Features] = {}
         for ph in ix.phrasings:
-            if ph.english != english:
+            # Chinese questions meet Chinese phrasings; English ones meet both, the Chinese
+            # through the glossary (word evidence only: characters and sounds differ)
+            if ph.english != english and not english:
                 continue
+            same_script = ph.english == english
             keyword = 0.0
             if wq > 0 and ph.tokens:
                 wc = sum(ix.weight(t) for t in qset & ph.tokens)
                 # half "how much of the question this phrasing explains", half "how much of
                 # the phrasing the question contains": short and long questions both score.
                 keyword = 100 * (0.5 * wc / wq + 0.5 * wc / ph.weight)
-            fz = fuzz.ratio(canon, ph.text)
+            fz = fuzz.ratio(canon, ph.text) if same_script else 0.0
             # Unrelated Chinese strings share ~50% of pinyin letters: only the part above
             # that floor is evidence (it is what recovers homophone typos).
             py = max(0.0, (fuzz.ratio(qpy, ph.pinyin) - 50.0) * 2) if qpy and ph.pinyin else 0.0
@@ -147,10 +152,10 @@ class Matcher:
                     f.keyword, f.best_phrasing = keyword, ph.text
                 f.fuzzy = max(f.fuzzy, fz)
                 f.pinyin = max(f.pinyin, py)
-        bags = ix.entry_tokens_en if english else ix.entry_tokens
         for eid, f in feats.items():
             # Question terms spread over several phrasings of the same entry still count.
-            matched = sum(ix.weight(t) for t in qset & bags[eid])
+            bag = ix.entry_tokens[eid] | ix.entry_tokens_en[eid] if english else ix.entry_tokens[eid]
+            matched = sum(ix.weight(t) for t in qset & bag)
             if wq > 0:
                 f.coverage = 100 * matched / wq
             # A long story around the question dilutes coverage but not this.

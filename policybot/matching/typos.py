@@ -1,8 +1,10 @@
-"""Homophone typo correction: 寡号 → 挂号, 结合病 → 结核病.
+"""Homophone typo correction: 寡号 → 挂号, 结合病 → 结核病, 新能合 → 新农合.
 
 A run of Chinese characters is read as pinyin; a window that sounds like a curated knowledge
 term (a keyword or synonym) but is not spelled like it, and is not a real word of its own,
-is replaced by the term. Corrections go only into the curated vocabulary, never into common
+is replaced by the term. A term of three or more characters also takes a near-homophone for
+one of its characters (one pinyin letter off: 能 neng for 农 nong) when the others are spelled
+right. Corrections go only into the curated vocabulary, never into common
 words that phrasings happen to use ("医养" must not become "一样").
 """
 
@@ -11,10 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 
+from rapidfuzz.distance import Levenshtein
+
 from policybot.matching.vocabulary import STOPWORDS_ZH
 
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 MAX_TERM_CHARS = 6  # the longest window tried
+NEAR_MIN_CHARS = 3  # a near-homophone is trusted only inside a term at least this long
 
 
 def pinyin(text: str) -> list[str]:
@@ -33,9 +38,15 @@ class TypoCorrector:
         self._vocabulary = vocabulary
         self._words = words
         self._by_pinyin: dict[tuple[str, ...], str] = {}
+        # the term with one character masked ("新?合") -> (term, the masked character's pinyin)
+        self._near: dict[str, list[tuple[str, str]]] = {}
         for t in sorted(terms):
             if len(t) >= 2 and CJK_RUN.fullmatch(t) and t not in STOPWORDS_ZH:
-                self._by_pinyin.setdefault(tuple(pinyin(t)), t)
+                py = pinyin(t)
+                self._by_pinyin.setdefault(tuple(py), t)
+                if len(t) >= NEAR_MIN_CHARS and len(py) == len(t):
+                    for k in range(len(t)):
+                        self._near.setdefault(t[:k] + "?" + t[k + 1 :], []).append((t, py[k]))
 
     def correct(self, normalised: str) -> str:
         """Replace homophone typos with knowledge terms."""
@@ -54,7 +65,7 @@ class TypoCorrector:
             done = False
             for size in range(min(MAX_TERM_CHARS, len(run) - i), 1, -1):
                 window = run[i : i + size]
-                term = self._by_pinyin.get(tuple(py[i : i + size]))
+                term = self._by_pinyin.get(tuple(py[i : i + size])) or self._near_term(window, py[i : i + size])
                 if term is None or term == window:
                     if term == window:
                         i += size
@@ -71,3 +82,13 @@ class TypoCorrector:
             if not done:
                 i += 1
         return "".join(out)
+
+    def _near_term(self, window: str, py: list[str]) -> str | None:
+        """The term spelled like `window` but for one character one pinyin letter away."""
+        if len(window) < NEAR_MIN_CHARS:
+            return None
+        for k in range(len(window)):
+            for term, syllable in self._near.get(window[:k] + "?" + window[k + 1 :], ()):
+                if term != window and Levenshtein.distance(py[k], syllable) <= 1:
+                    return term
+        return None

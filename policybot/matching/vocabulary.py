@@ -21,7 +21,7 @@ STOPWORDS_ZH = frozenset(
     我 你 您 他 她 它 我们 你们 他们 自己 家里 一个 一下 一些 个 些 把 被 给 让 对 向 从 到 去 来 过 着
     能 能不能 可以 可不可以 会 要 想 需要 应该 得 该 请 问 请问 一 下 上 中 里 没 没有 不 不是
     怎么 怎样 如何 什么 啥 哪 哪里 哪儿 哪些 哪个 多少 几 为什么 是不是 有没有 怎么办 办 弄 做 搞
-    啦 哈 嗯 喔 哎 诶 时候 现在 已经 如果 因为 所以 但是 然后 还是 比如 之前 以后""".split()
+    咋 咋办 咋整 咋弄 咋样 啦 哈 嗯 喔 哎 诶 时候 现在 已经 如果 因为 所以 但是 然后 还是 比如 之前 以后""".split()
 )
 STOPWORDS_EN = frozenset(
     """a an the i me my we our you your he she it they them is are was were be been am do does did

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from policybot.model import MatchResult, Status
+from policybot.matching.normalise import detect_script
+from policybot.model import LANG_EN, MatchResult, Status
 
 NONE = "none"
 EMERGENCY = "emergency"
@@ -171,6 +172,15 @@ class Report:
         return {"by_kind": by_kind, "by_family": by_family, "family_sizes": families}
 
     @property
+    def english(self) -> list[Outcome]:
+        return [o for o in self.in_scope if detect_script(o.question.q) == LANG_EN]
+
+    @property
+    def english_accuracy(self) -> float:
+        """Top-1 accuracy on the in-scope questions written in English."""
+        return self._share((o.correct for o in self.english), self.english)
+
+    @property
     def did_you_mean(self) -> float:
         """Share of in-scope questions answered with "did you mean" rather than outright."""
         return self._share((o.status == Status.AMBIGUOUS for o in self.in_scope), self.in_scope)
@@ -188,6 +198,7 @@ class Report:
             "reached": round(self.reached, 1),
             "confident_wrong": round(self.confident_wrong, 1),
             "rejection": round(self.rejection, 1),
+            "english_accuracy": round(self.english_accuracy, 1),
             "did_you_mean": round(self.did_you_mean, 1),
             "told_out_of_scope": round(self.told_out_of_scope, 1),
             "emergency_recall": round(self.emergency_recall, 1),
@@ -211,6 +222,7 @@ FIGURE_LABELS = (
     ("reached", "reached (answered or offered)", "%"),
     ("confident_wrong", "confident wrong answers", "% of all"),
     ("rejection", "out-of-scope rejection", "%"),
+    ("english_accuracy", "English top-1 (of in-scope English)", "%"),
     ("did_you_mean", "\"did you mean\" (of in scope)", "%"),
     ("told_out_of_scope", "told out of scope (of oos)", "%"),
     ("emergency_recall", "emergency recall", "%"),
@@ -228,7 +240,7 @@ def format_report(report: Report, title: str = "") -> str:
         f"{len(report.emergencies)} emergencies)"
     )
     for key, label, unit in FIGURE_LABELS:
-        lines.append(f"  {label:<32} {f[key]:>6}{' ' + unit if unit else ''}")
+        lines.append(f"  {label:<36} {f[key]:>6}{' ' + unit if unit else ''}")
     if any(o.question.kind for o in report.emergencies) or any(
         o.question.expect == NOT_EMERGENCY for o in report.outcomes
     ):
