@@ -24,6 +24,8 @@ from policybot.knowledge.reserved import Vocabulary, read_matching, read_smallta
 from policybot.model import KnowledgeBase, MatchSettings, Safety, Smalltalk
 
 SYNONYMS = "synonyms"
+# libyaml's C parser where PyYAML was built with it (several times faster on big files)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SAFETY = "safety"
 SMALLTALK = "smalltalk"
 MATCHING = "matching"
@@ -198,6 +200,11 @@ class _Loader:
         except UnicodeDecodeError as exc:
             file.error(data.count(b"\n", 0, exc.start) + 1, f"not valid UTF-8 text ({exc.reason})")
             return False
+        if YAML_LOADER is not yaml.SafeLoader:
+            try:
+                return yaml.compose(source, Loader=YAML_LOADER)
+            except (yaml.YAMLError, RecursionError):
+                pass  # a broken file: the Python parser below words its errors as the guide says
         try:
             return yaml.compose(source, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
