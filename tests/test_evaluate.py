@@ -30,3 +30,15 @@ def test_figures_for_every_kind_of_label() -> None:
     assert f["emergency_recall"] == 50.0 and report.recall_by_kind() == {"crisis": (1, 1), "medical": (0, 1)}
     assert f["false_emergencies"] == 1 and report.false_by()["by_family"] == {"past": 1}
     assert f["confident_wrong"] == 0.0  # a look-alike answered from the knowledge base is fine
+
+
+def test_english_accuracy_counts_in_scope_english_questions_only() -> None:
+    cases = [
+        (Question("is the checkup free", "entry-a"), result(Status.ANSWERED, "entry-a")),
+        (Question("where do I book", "entry-b"), result(Status.AMBIGUOUS, candidates=("entry-b",))),
+        (Question("体检免费吗", "entry-a"), result(Status.UNANSWERED)),
+        (Question("what is the weather", "none"), result(Status.OUT_OF_SCOPE)),
+    ]
+    answers = {q.q: r for q, r in cases}
+    report = evaluate([q for q, _ in cases], lambda text: answers[text])
+    assert len(report.english) == 2 and report.figures()["english_accuracy"] == 50.0

@@ -263,9 +263,9 @@ def format_report(report: Report, title: str = "") -> str:
 def format_side_by_side(reports: dict[str, Report]) -> str:
     names = list(reports)
     width = max(12, *(len(n) for n in names))
-    head = f"  {'':<32}" + "".join(f"{n:>{width + 2}}" for n in names)
+    head = f"  {'':<36}" + "".join(f"{n:>{width + 2}}" for n in names)
     lines = [head]
     for key, label, _unit in FIGURE_LABELS:
-        row = f"  {label:<32}" + "".join(f"{reports[n].figures()[key]:>{width + 2}}" for n in names)
+        row = f"  {label:<36}" + "".join(f"{reports[n].figures()[key]:>{width + 2}}" for n in names)
         lines.append(row)
     return "\n".join(lines)
