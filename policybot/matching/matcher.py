@@ -86,6 +86,7 @@ class Analysis:
     features: dict[str, Features] = field(default_factory=dict)
     scored: list[Scored] = field(default_factory=list)
     result: MatchResult | None = None
+    known: float = 0.0  # the most of the question's word weight any entry knows (coverage)
 
 
 class Matcher:
@@ -119,6 +120,7 @@ class Matcher:
         text = ix.english_text(tokens) if english else ix.canonical_text(words)
         a.features = self._features(text, tokens, english=english)
         a.scored = self.combine(a.features, bool(oos))
+        a.known = max((x.coverage for x in a.scored), default=0.0)
         return a
 
     def _features(self, canon: str, tokens: list[str], *, english: bool) -> dict[str, Features]:
@@ -203,7 +205,7 @@ class Matcher:
             # clearly another subject (no entry knows its words, or it names an out-of-scope
             # term): its own reply, and kept apart from the editors' gaps
             # (unless it has a word of the subject: then it is a gap the editors must see)
-            known = max((x.coverage for x in scored), default=0.0)
+            known = a.known
             subject = any(w in a.corrected for w in self.index.in_scope)
             other = bool(a.out_of_scope) or known < s.out_of_scope_coverage
             status = Status.OUT_OF_SCOPE if other and not subject else Status.UNANSWERED

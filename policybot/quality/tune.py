@@ -66,7 +66,7 @@ def _grid(base: MatchSettings) -> list[MatchSettings]:
 
 def tune(matcher: Matcher, questions: list[Question], holdout: float = 0.3, seed: int = 7) -> Tuning:
     tune_part, held = split(questions, holdout, seed)
-    analyses: dict[str, Analysis] = {q.q: matcher.analyse(q.q) for q in questions}
+    analyses: dict[str, Analysis] = {q.q: _compact(matcher.analyse(q.q), matcher) for q in questions}
     original = matcher.settings
 
     def report(settings: MatchSettings, qs: list[Question]) -> Report:
@@ -79,6 +79,14 @@ def tune(matcher: Matcher, questions: list[Question], holdout: float = 0.3, seed
     finally:
         matcher.settings = original
     return Tuning(trials, current, len(tune_part), len(held))
+
+
+def _compact(a: Analysis, matcher: Matcher) -> Analysis:
+    """Only what a decision reads (the leaders), so that thousands of entries times thousands
+    of questions fit in memory."""
+    a.scored = a.scored[: matcher.settings.max_candidates + 1]
+    a.features = {}
+    return a
 
 
 def _objective(r: Report) -> float:
