@@ -59,13 +59,19 @@ def normalise(text: str, filler: Iterable[str] = ()) -> str:
     """
     folded = fold(text)
     folded = _NOT_WORD.sub(" ", folded)
-    for phrase in sorted({fold(f) for f in filler if f}, key=len, reverse=True):
+    for phrase in _folded_filler(tuple(filler)):
         # never let filler removal empty the question: "请问" alone stays "请问"
         stripped = folded.replace(phrase, " ")
         if stripped.strip():
             folded = stripped
     folded = _SPACES.sub(" ", folded).strip()
     return _CJK_SPACE.sub("", folded)
+
+
+@lru_cache(maxsize=8)
+def _folded_filler(filler: tuple[str, ...]) -> tuple[str, ...]:
+    """Folded once per filler list (OpenCC per phrase on every question was measurable)."""
+    return tuple(sorted({fold(f) for f in filler if f}, key=len, reverse=True))
 
 
 def detect_script(text: str, default: str = LANG_HANS) -> str:
