@@ -68,7 +68,8 @@ class Index:
                 self._tok.add_word(t, freq=max(self._tok.FREQ.get(t, 0), TERM_FREQ))
         self.phrasings: list[Phrasing] = []
         entry_tokens: dict[str, set[str]] = {}
-        # English has few phrasings per entry, so its answer's words count as the entry's too.
+        # The English side of an entry: its English alternates and translated question (the
+        # translated answer made every English word look known, so it is not used).
         entry_tokens_en: dict[str, set[str]] = {}
         for e in kb.entries.values():
             bag: set[str] = set()

@@ -14,8 +14,8 @@ dictionary → synonym canonicalisation → a hybrid score per entry on an absol
 - pinyin: similarity of the pinyin of the question and the best phrasing (homophone typos).
 
 Decision: `answered` when the best score clears `answer_threshold` and leads the next entry
-by `margin`, or clears `suggest_threshold` and leads by `clear_lead`; `ambiguous` (up to `max_candidates`) above `suggest_threshold`; else
-`unanswered`. Smalltalk (greetings, thanks) is recognised before scoring.
+by `margin`, or clears `suggest_threshold` and leads by `clear_lead`; `ambiguous` (up to
+`max_candidates`) above `suggest_threshold`; else `unanswered` or `out_of_scope`. Smalltalk (greetings, thanks) is recognised before scoring.
 """
 
 from __future__ import annotations
