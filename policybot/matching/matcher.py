@@ -20,15 +20,16 @@ by `margin`, or clears `suggest_threshold` and leads by `clear_lead`; `ambiguous
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
 
 from policybot.matching.index import Index
 from policybot.matching.normalise import detect_script, normalise
 from policybot.matching.safety import Detection, SafetyNet
-from policybot.matching.typos import pinyin
+from policybot.matching.typos import pinyin_of_words
 from policybot.model import (
     LANG_EN,
     Candidate,
@@ -44,6 +45,8 @@ MAX_QUERY_CHARS = 500  # a question longer than this is matched on its beginning
 FEATURES = ("keyword", "coverage", "evidence", "fuzzy", "pinyin")
 # Matched term weight at which `evidence` reaches 63 (1 - 1/e): about one rare knowledge term.
 EVIDENCE_SCALE = 4.0
+# Entries scored in full per question, the leaders by word evidence (see Matcher._shortlist).
+SHORTLIST = 40
 OUT_OF_SCOPE_PENALTY = 25.0  # points off every entry when the question names an out-of-scope term
 
 
@@ -92,9 +95,10 @@ class Analysis:
 class Matcher:
     """Index over one KnowledgeBase. Build a new one for a new knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase, settings: MatchSettings | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase, settings: MatchSettings | None = None, shortlist: int = SHORTLIST) -> None:
         self.kb = kb
         self.settings = settings or kb.settings
+        self.shortlist = shortlist  # entries scored in full per question (0: every entry)
         self.index = Index(kb)
         self.safety = SafetyNet(kb.safety)
 
@@ -104,7 +108,7 @@ class Matcher:
 
     # -- scoring ---------------------------------------------------------------------
 
-    def analyse(self, query: str) -> Analysis:
+    def analyse(self, query: str, *, every_entry: bool = False) -> Analysis:
         raw = query[:MAX_QUERY_CHARS]
         ix = self.index
         script = detect_script(raw)
@@ -117,52 +121,76 @@ class Matcher:
         oos = [t for t in ix.out_of_scope if t and t in corrected]
         a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)
         english = script == LANG_EN
-        text = ix.english_text(tokens) if english else ix.canonical_text(words)
-        a.features = self._features(text, tokens, english=english)
+        canonical = ix.canonical_words(words)
+        text = ix.english_text(tokens) if english else "".join(canonical)
+        sounds = "" if english else " ".join(pinyin_of_words(canonical))
+        a.features, a.known = self._features(text, sounds, tokens, english=english, every_entry=every_entry)
         a.scored = self.combine(a.features, bool(oos))
-        a.known = max((x.coverage for x in a.scored), default=0.0)
         return a
 
-    def _features(self, canon: str, tokens: list[str], *, english: bool) -> dict[str, Features]:
-        """Per entry, the best value of each feature over its phrasings (0-100 each)."""
+    def _features(self, canon: str, qpy: str, tokens: list[str], *, english: bool,
+                  every_entry: bool = False) -> tuple[dict[str, Features], float]:
+        """Per shortlisted entry, the best value of each feature over its phrasings (0-100
+        each); and the most of the question's word weight any entry knows (coverage)."""
         ix = self.index
-        qset = set(tokens)
-        wq = sum(ix.weight(t) for t in qset)
-        qpy = " ".join(pinyin(canon)) if not english else ""
+        words = ix.word_evidence(tokens, english=english)
+        wq = sum(ix.weight(t) for t in set(tokens))
+        coverage = 100 * words.matched / wq if wq > 0 else np.zeros_like(words.matched)
+        # A long story around the question dilutes coverage but not this.
+        evidence = 100 * (1 - np.exp(-words.matched / EVIDENCE_SCALE))
+        known = float(coverage.max()) if len(coverage) else 0.0
+        shortlist = (list(range(len(ix.entry_ids))) if every_entry
+                     else self._shortlist(words.matched, words.keyword, coverage, evidence))
+        groups = [(e, g) for e in shortlist if (g := ix.rows_of(e, english=english))]
+        if not groups:
+            return {}, known
+        rows = [r for _, g in groups for r in g]
+        fuzzy = np.zeros(len(rows))
+        sounds = np.zeros(len(rows))
+        if not english:
+            fuzzy = process.cdist([canon], [ix.ph_text[r] for r in rows], scorer=fuzz.ratio, dtype=np.float64)[0]
+            if qpy:
+                raw = process.cdist([qpy], [ix.ph_pinyin[r] for r in rows], scorer=fuzz.ratio, dtype=np.float64)[0]
+                # Unrelated Chinese strings share ~50% of pinyin letters: only the part above
+                # that floor is evidence (it is what recovers homophone typos).
+                sounds = np.where(ix.ph_has_pinyin[rows], np.maximum(0.0, (raw - 50.0) * 2), 0.0)
+        else:
+            # English meets the Chinese phrasings through the glossary: words only
+            same = [i for i, r in enumerate(rows) if ix.ph_english[r]]
+            if same:
+                fuzzy[same] = process.cdist([canon], [ix.ph_text[rows[i]] for i in same],
+                                            scorer=fuzz.ratio, dtype=np.float64)[0]
+        starts = np.cumsum([0] + [len(g) for _, g in groups[:-1]])
+        best_fuzzy = np.maximum.reduceat(fuzzy, starts).tolist()
+        best_sound = np.maximum.reduceat(sounds, starts).tolist()
         feats: dict[str, Features] = {}
-        for ph in ix.phrasings:
-            # Chinese questions meet Chinese phrasings; English ones meet both, the Chinese
-            # through the glossary (word evidence only: characters and sounds differ)
-            if ph.english != english and not english:
-                continue
-            same_script = ph.english == english
-            keyword = 0.0
-            if wq > 0 and ph.tokens:
-                wc = sum(ix.weight(t) for t in qset & ph.tokens)
-                # half "how much of the question this phrasing explains", half "how much of
-                # the phrasing the question contains": short and long questions both score.
-                keyword = 100 * (0.5 * wc / wq + 0.5 * wc / ph.weight)
-            fz = fuzz.ratio(canon, ph.text) if same_script else 0.0
-            # Unrelated Chinese strings share ~50% of pinyin letters: only the part above
-            # that floor is evidence (it is what recovers homophone typos).
-            py = max(0.0, (fuzz.ratio(qpy, ph.pinyin) - 50.0) * 2) if qpy and ph.pinyin else 0.0
-            f = feats.get(ph.entry_id)
-            if f is None:
-                feats[ph.entry_id] = Features(keyword, 0.0, 0.0, fz, py, ph.text)
-            else:
-                if keyword > f.keyword:
-                    f.keyword, f.best_phrasing = keyword, ph.text
-                f.fuzzy = max(f.fuzzy, fz)
-                f.pinyin = max(f.pinyin, py)
-        for eid, f in feats.items():
-            # Question terms spread over several phrasings of the same entry still count.
-            bag = ix.entry_tokens[eid] | ix.entry_tokens_en[eid] if english else ix.entry_tokens[eid]
-            matched = sum(ix.weight(t) for t in qset & bag)
-            if wq > 0:
-                f.coverage = 100 * matched / wq
-            # A long story around the question dilutes coverage but not this.
-            f.evidence = 100 * (1 - math.exp(-matched / EVIDENCE_SCALE))
-        return feats
+        for k, (e, g) in enumerate(groups):
+            best = int(words.best[e])
+            feats[ix.entry_ids[e]] = Features(
+                float(words.keyword[e]), float(coverage[e]), float(evidence[e]), best_fuzzy[k], best_sound[k],
+                ix.ph_text[best] if best >= 0 else ix.ph_text[g[0]],
+            )
+        return feats, known
+
+    def _shortlist(self, matched: npt.NDArray[np.float64], keyword: npt.NDArray[np.float64],
+                   coverage: npt.NDArray[np.float64], evidence: npt.NDArray[np.float64]) -> list[int]:
+        """The entries worth scoring in full: the leaders by word evidence.
+
+        An entry that shares no word with the question scores at most the fuzzy and pinyin
+        weights (30 points with the shipped weights); while that cannot reach a "did you mean"
+        nor close a lead, such entries are left out, else every entry is scored."""
+        s = self.settings
+        w = {k: s.weights.get(k, 0.0) for k in FEATURES}
+        total = sum(w.values()) or 1.0
+        ceiling = 100 * (w["fuzzy"] + w["pinyin"]) / total
+        if self.shortlist <= 0 or ceiling >= s.suggest_threshold - max(s.margin, s.clear_lead):
+            return list(range(len(matched)))
+        rows = np.flatnonzero(matched > 0)
+        if len(rows) > self.shortlist:
+            partial = (w["keyword"] * keyword[rows] + w["coverage"] * coverage[rows]
+                       + w["evidence"] * evidence[rows])
+            rows = np.sort(rows[np.argpartition(-partial, self.shortlist)[: self.shortlist]])
+        return [int(r) for r in rows]
 
     def combine(self, feats: dict[str, Features], oos: bool, settings: MatchSettings | None = None) -> list[Scored]:
         """Weighted sum of the features, minus the out-of-scope penalty, best first."""
@@ -170,10 +198,11 @@ class Matcher:
         w = {k: s.weights.get(k, 0.0) for k in FEATURES}
         total = sum(w.values()) or 1.0
         penalty = OUT_OF_SCOPE_PENALTY if oos else 0.0
+        wk, wc, we, wf, wp = (w[k] / total for k in FEATURES)
         out = [
             Scored(
                 eid,
-                max(0.0, sum(w[k] * getattr(f, k) for k in FEATURES) / total - penalty),
+                max(0.0, wk * f.keyword + wc * f.coverage + we * f.evidence + wf * f.fuzzy + wp * f.pinyin - penalty),
                 f.keyword,
                 f.coverage,
                 f.evidence,
@@ -244,4 +273,4 @@ class Matcher:
 
     def rank(self, query: str, limit: int = 3) -> list[Candidate]:
         """Nearest entries regardless of thresholds (for editors' suggestions)."""
-        return [Candidate(x.entry_id, x.score) for x in self.analyse(query).scored[:limit]]
+        return [Candidate(x.entry_id, x.score) for x in self.analyse(query, every_entry=True).scored[:limit]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
+from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
@@ -23,10 +24,38 @@ NEAR_MIN_CHARS = 3  # a near-homophone is trusted only inside a term at least th
 
 
 def pinyin(text: str) -> list[str]:
-    """Toneless pinyin, one syllable per character (pypinyin reads polyphones in context)."""
+    """Toneless pinyin, one syllable per character (pypinyin reads polyphones in context).
+
+    What `pypinyin.lazy_pinyin` does, with each word's reading cached: it splits Chinese from
+    the rest and cuts the Chinese into its phrase dictionary's words; words repeat from
+    question to question, and reading them again was a millisecond per question."""
+    from pypinyin.constants import RE_HANS
+    from pypinyin.seg.mmseg import seg
+    from pypinyin.seg.simpleseg import seg as split_scripts
+
+    out: list[str] = []
+    for chunk in split_scripts(text):
+        if RE_HANS.match(chunk):
+            for word in seg.cut(chunk):
+                out.extend(_word_pinyin(word))
+        else:
+            out.extend(_word_pinyin(chunk))
+    return out
+
+
+def pinyin_of_words(words: Iterable[str]) -> list[str]:
+    """The pinyin of text already cut into words (jieba's): each word read on its own."""
+    out: list[str] = []
+    for w in words:
+        out.extend(_word_pinyin(w))
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _word_pinyin(word: str) -> tuple[str, ...]:
     from pypinyin import lazy_pinyin
 
-    return lazy_pinyin(text)
+    return tuple(lazy_pinyin(word))
 
 
 class TypoCorrector:
@@ -40,6 +69,7 @@ class TypoCorrector:
         self._by_pinyin: dict[tuple[str, ...], str] = {}
         # the term with one character masked ("新?合") -> (term, the masked character's pinyin)
         self._near: dict[str, list[tuple[str, str]]] = {}
+        self._near_pairs: set[tuple[int, int, str]] = set()
         for t in sorted(terms):
             if len(t) >= 2 and CJK_RUN.fullmatch(t) and t not in STOPWORDS_ZH:
                 py = pinyin(t)
@@ -47,6 +77,9 @@ class TypoCorrector:
                 if len(t) >= NEAR_MIN_CHARS and len(py) == len(t):
                     for k in range(len(t)):
                         self._near.setdefault(t[:k] + "?" + t[k + 1 :], []).append((t, py[k]))
+                    # one character off leaves at least one of these pairs spelled right:
+                    # a cheap test before trying every masked form of a window
+                    self._near_pairs.update(_pairs(t))
 
     def correct(self, normalised: str) -> str:
         """Replace homophone typos with knowledge terms."""
@@ -85,10 +118,14 @@ class TypoCorrector:
 
     def _near_term(self, window: str, py: list[str]) -> str | None:
         """The term spelled like `window` but for one character one pinyin letter away."""
-        if len(window) < NEAR_MIN_CHARS:
+        if len(window) < NEAR_MIN_CHARS or self._near_pairs.isdisjoint(_pairs(window)):
             return None
         for k in range(len(window)):
             for term, syllable in self._near.get(window[:k] + "?" + window[k + 1 :], ()):
                 if term != window and Levenshtein.distance(py[k], syllable) <= 1:
                     return term
         return None
+
+
+def _pairs(t: str) -> tuple[tuple[int, int, str], ...]:
+    return (len(t), 0, t[0] + t[1]), (len(t), 1, t[0] + t[2]), (len(t), 2, t[1] + t[2])
