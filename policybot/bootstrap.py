@@ -1,8 +1,9 @@
 """Building the service from a `Config`: the one way the bot, the console and the CLI start.
 
-Load the knowledge base (or stop with `KnowledgeError`, which prints every error), open the
-query log (or go on without one: answering matters more than logging), build the matcher
-with the operator's threshold overrides, and put them together in a `Service`. The CLI's
+Load the knowledge base and its matcher (from the on-disk cache when the knowledge and code
+are unchanged; or stop with `KnowledgeError`, which prints every error), open the query log
+(or go on without one: answering matters more than logging), set the operator's threshold
+overrides, and put them together in a `Service`. The CLI's
 tools that need only a matcher use `build_matcher`.
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from policybot.config import Config
-from policybot.knowledge import KnowledgeError, load
+from policybot.knowledge import KnowledgeError
+from policybot.knowledge.cache import prepare
 from policybot.matching.matcher import Matcher
 from policybot.model import KnowledgeBase
 from policybot.service import Service
@@ -25,6 +28,18 @@ log = logging.getLogger(__name__)
 def build_matcher(cfg: Config, kb: KnowledgeBase) -> Matcher:
     """The matcher the service would use: matching.yaml's settings under the overrides."""
     return Matcher(kb, kb.settings.with_overrides(cfg.threshold_overrides))
+
+
+def prepared_matcher(cfg: Config, directory: Path | None = None) -> Matcher:
+    """The matcher of the knowledge directory, from the cache when it is current (see
+    knowledge.cache); KnowledgeError when the knowledge has errors."""
+    directory = directory or cfg.knowledge_dir
+    prepared = prepare(directory, cfg.cache_dir)
+    if prepared.matcher is None:
+        raise KnowledgeError(directory, prepared.result)
+    matcher = prepared.matcher
+    matcher.settings = matcher.kb.settings.with_overrides(cfg.threshold_overrides)
+    return matcher
 
 
 async def open_querylog(cfg: Config) -> QueryLog | None:
@@ -40,16 +55,16 @@ async def open_querylog(cfg: Config) -> QueryLog | None:
 async def start_service(cfg: Config, *, log_warnings: bool = True) -> Service:
     """Knowledge, log and matcher, ready to answer; KnowledgeError when the knowledge has errors.
     Loading and indexing run off the event loop."""
-    result = await asyncio.to_thread(load, cfg.knowledge_dir)
-    if result.kb is None:
+    prepared = await asyncio.to_thread(prepare, cfg.knowledge_dir, cfg.cache_dir)
+    result = prepared.result
+    if result.kb is None or prepared.matcher is None:
         raise KnowledgeError(cfg.knowledge_dir, result)
     if result.warnings and log_warnings:
         log.warning("knowledge base has %d warning(s); see python -m policybot check", len(result.warnings))
     querylog = await open_querylog(cfg)
     try:
-        service = await asyncio.to_thread(
-            Service, result.kb, querylog, knowledge_dir=cfg.knowledge_dir, overrides=cfg.threshold_overrides
-        )
+        service = Service(result.kb, querylog, knowledge_dir=cfg.knowledge_dir, overrides=cfg.threshold_overrides,
+                          matcher=prepared.matcher, cache_dir=cfg.cache_dir)
     except BaseException:
         if querylog is not None:
             await querylog.close()

@@ -53,10 +53,9 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _matcher(args: argparse.Namespace, cfg: Config) -> Matcher:
-    from policybot.bootstrap import build_matcher
-    from policybot.knowledge import load_or_raise
+    from policybot.bootstrap import prepared_matcher
 
-    return build_matcher(cfg, load_or_raise(args.knowledge or cfg.knowledge_dir))
+    return prepared_matcher(cfg, Path(args.knowledge) if args.knowledge else None)
 
 
 def cmd_ask(args: argparse.Namespace, cfg: Config) -> int:

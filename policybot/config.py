@@ -42,6 +42,8 @@ class Config:
     api_base_url: str = ""  # empty: Telegram's own servers
     knowledge_dir: Path = Path("knowledge")
     db_path: Path = Path("data/policybot.sqlite3")
+    # where the checked and indexed knowledge is kept between starts; None = not kept
+    cache_dir: Path | None = Path("data/cache")
     hash_salt: str = field(default="", repr=False)
     staff_ids: frozenset[int] = frozenset()
     retention_days: int = 180
@@ -82,6 +84,7 @@ class Config:
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip(),
             knowledge_dir=Path(env.get("POLICYBOT_KNOWLEDGE_DIR", "").strip() or "knowledge"),
             db_path=Path(env.get("POLICYBOT_DB", "").strip() or "data/policybot.sqlite3"),
+            cache_dir=_cache_dir(env.get("POLICYBOT_CACHE_DIR", "").strip()),
             hash_salt=env.get("POLICYBOT_HASH_SALT", "").strip(),
             staff_ids=frozenset(staff),
             retention_days=_int(env, "POLICYBOT_RETENTION_DAYS", 180),
@@ -113,6 +116,12 @@ class Config:
             return path.read_text().strip() or _write_salt(path, secrets.token_hex(16))
         except FileNotFoundError:
             return _write_salt(path, secrets.token_hex(16))
+
+
+def _cache_dir(raw: str) -> Path | None:
+    if raw.lower() in ("off", "none", "0"):
+        return None
+    return Path(raw or "data/cache")
 
 
 def _write_salt(path: Path, salt: str) -> str:

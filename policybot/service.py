@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policybot import replies
-from policybot.knowledge import LoadResult, load
+from policybot.knowledge import LoadResult
+from policybot.knowledge.cache import prepare
 from policybot.knowledge.loader import SUFFIXES
 from policybot.matching.matcher import MAX_QUERY_CHARS, Matcher
 from policybot.matching.normalise import detect_script
@@ -52,16 +53,25 @@ class Service:
         *,
         knowledge_dir: Path | None = None,
         overrides: Mapping[str, float] | None = None,
+        matcher: Matcher | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
-        """`overrides`: thresholds that beat knowledge/matching.yaml (Config.threshold_overrides)."""
+        """`overrides`: thresholds that beat knowledge/matching.yaml (Config.threshold_overrides);
+        `matcher`: one already built for `kb` (from the cache); `cache_dir`: where a reload
+        keeps what it built (knowledge.cache)."""
         self._overrides = dict(overrides or {})
-        self._state = self._build(kb)
+        self._state = self._build(kb, matcher)
+        self.cache_dir = cache_dir
         self.querylog = querylog
         self.knowledge_dir = knowledge_dir
         self._fingerprint = _fingerprint(knowledge_dir) if knowledge_dir else None
 
-    def _build(self, kb: KnowledgeBase) -> _State:
-        return _State(kb, Matcher(kb, kb.settings.with_overrides(self._overrides)))
+    def _build(self, kb: KnowledgeBase, matcher: Matcher | None = None) -> _State:
+        settings = kb.settings.with_overrides(self._overrides)
+        if matcher is None:
+            return _State(kb, Matcher(kb, settings))
+        matcher.settings = settings
+        return _State(kb, matcher)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -164,9 +174,10 @@ class Service:
         if self.knowledge_dir is None:
             raise RuntimeError("this service was built without a knowledge directory")
         fingerprint = _fingerprint(self.knowledge_dir)
-        result = load(self.knowledge_dir)
+        prepared = prepare(self.knowledge_dir, self.cache_dir)
+        result = prepared.result
         if result.kb is not None:
-            self._state = self._build(result.kb)  # one assignment: readers see old or new
+            self._state = self._build(result.kb, prepared.matcher)  # one assignment: readers see old or new
             log.info("knowledge reloaded: version %s, %d entries", result.kb.version, len(result.kb.entries))
         else:
             log.warning(

@@ -102,9 +102,8 @@ class Index:
         terms: set[str] = set(self.canon) | set(self.canon.values())
         for e in kb.entries.values():
             terms.update(normalise(k) for k in e.keywords)
-        for t in terms:
-            if t and has_cjk(t) and " " not in t:
-                self._tok.add_word(t, freq=max(self._tok.FREQ.get(t, 0), TERM_FREQ))
+        self._added = sorted(t for t in terms if t and has_cjk(t) and " " not in t)
+        self._add_terms()
         self.phrasings: list[Phrasing] = []
         entry_tokens: dict[str, set[str]] = {}
         # The English side of an entry: its English alternates and translated question (the
@@ -214,6 +213,23 @@ class Index:
     def rows_of(self, entry: int, *, english: bool) -> list[int]:
         """The phrasing rows of an entry that a question in that script is compared with."""
         return self.rows_all[entry] if english else self.rows_zh[entry]
+
+    def _add_terms(self) -> None:
+        for t in self._added:
+            self._tok.add_word(t, freq=max(self._tok.FREQ.get(t, 0), TERM_FREQ))
+
+    # An index is cached on disk (knowledge.cache) without its tokenizer: jieba's dictionary
+    # is the process's own, and the knowledge terms are added again when it is read back.
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_tok"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._tok = new_tokenizer()
+        self._add_terms()
+        self.typos.words = self._tok.FREQ
 
     def weight(self, token: str) -> float:
         return self._idf.get(token, self._idf_unknown)

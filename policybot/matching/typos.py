@@ -65,7 +65,7 @@ class TypoCorrector:
         """`terms`: what typos may be corrected into; `vocabulary`: every word the knowledge base
         uses (never a typo); `words`: a dictionary of real words (never a typo either)."""
         self._vocabulary = vocabulary
-        self._words = words
+        self.words = words
         self._by_pinyin: dict[tuple[str, ...], str] = {}
         # the term with one character masked ("新?合") -> (term, the masked character's pinyin)
         self._near: dict[str, list[tuple[str, str]]] = {}
@@ -80,6 +80,10 @@ class TypoCorrector:
                     # one character off leaves at least one of these pairs spelled right:
                     # a cheap test before trying every masked form of a window
                     self._near_pairs.update(_pairs(t))
+
+    def __getstate__(self) -> dict[str, object]:
+        # jieba's dictionary is not written with a cached index: its owner binds it again
+        return {**self.__dict__, "words": {}}
 
     def correct(self, normalised: str) -> str:
         """Replace homophone typos with knowledge terms."""
@@ -106,7 +110,7 @@ class TypoCorrector:
                         break
                     continue
                 # A real word of its own is not a typo (but "结合病" is not a word).
-                if window in self._vocabulary or self._words.get(window, 0) > 0:
+                if window in self._vocabulary or self.words.get(window, 0) > 0:
                     continue
                 out[i : i + size] = list(term)
                 i += size
