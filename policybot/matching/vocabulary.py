@@ -7,12 +7,15 @@ Knows nothing of the knowledge base.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import marshal
 import re
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,10 +57,21 @@ def en_tokens(normalised: str) -> list[str]:
     return out
 
 
+def _import_jieba() -> ModuleType:
+    """jieba 0.42 imports pkg_resources (0.16 s, deprecated) only to open its own data files;
+    when that import fails it opens them by path, which is what happens here."""
+    if "jieba" not in sys.modules and "pkg_resources" not in sys.modules:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes the import fail
+        try:
+            return importlib.import_module("jieba")
+        finally:
+            del sys.modules["pkg_resources"]
+    return importlib.import_module("jieba")
+
+
 @lru_cache(maxsize=1)
 def _default() -> jieba.Tokenizer:
-    import jieba
-
+    jieba = _import_jieba()
     jieba.setLogLevel(logging.WARNING)  # its start-up chatter is DEBUG
     dt = jieba.dt
     if not dt.initialized and dt.dictionary == jieba.DEFAULT_DICT and dt.cache_file is None:
@@ -87,9 +101,8 @@ def segment(text: str) -> list[str]:
 def new_tokenizer() -> jieba.Tokenizer:
     """A tokenizer of its own, ready to use and to extend with add_word. It starts from a copy
     of the loaded default dictionary, which costs milliseconds instead of a second."""
-    import jieba
-
     base = _default()
+    jieba = _import_jieba()
     tok = jieba.Tokenizer()
     with base.lock:
         tok.FREQ = dict(base.FREQ)
