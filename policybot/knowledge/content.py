@@ -39,6 +39,11 @@ _CALL_WORD = re.compile(r"拨打|致电|电话|热线|来电|打|专线|call|pho
 _SEED_SOURCE = re.compile(r"^\s*(?:seed\s*)?\d{3}(?:\s|$)|%")
 
 
+def phone_like(text: str) -> list[str]:
+    """Everything in `text` the answer check reads as a phone number, were it unverified."""
+    return [m.group(0) for m in _PHONE.finditer(text)]
+
+
 def _line_in(node: Node, text: str, offset: int) -> int:
     """The file line of character `offset` of a scalar's text (block scalars start a line lower)."""
     block = isinstance(node, ScalarNode) and node.style in ("|", ">")
