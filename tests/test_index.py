@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_postings_gather_each_row_once_per_token_with_its_weight():
-    p = Postings({"体检": {3, 1}, "免费": {1}, "疫苗": {2}})
+    p = Postings({"体检": [1, 3], "免费": [1], "疫苗": [2]})
     rows, w = p.gather(["免费", "体检", "没有"], {"免费": 2.0, "体检": 1.5, "没有": 9.0})
     got = sorted(zip(rows.tolist(), w.tolist(), strict=True))
     assert got == [(1, 1.5), (1, 2.0), (3, 1.5)]

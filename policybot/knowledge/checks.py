@@ -3,16 +3,19 @@ nearly the same in two entries) and related ids that point nowhere."""
 
 from __future__ import annotations
 
-import math
+import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from policybot.knowledge.entries import RelatedLink, Text
 from policybot.knowledge.nodes import hint, short
 from policybot.knowledge.problems import ERROR, WARNING, Problem
 from policybot.matching.normalise import normalise
+
+_BLOCK = 256  # rows per cdist call: a few hundred texts of similar length
 
 
 @dataclass
@@ -99,37 +102,65 @@ def _similar_pairs(texts: list[str], cutoff: float) -> set[tuple[int, int]]:
 
     A prefix filter, exact rather than approximate: ratio = 2·LCS / (len a + len b), and LCS is
     at most the characters the two share, so a pair at the cutoff shares at least
-    t = c·len / (2 − c) characters of each (c = cutoff / 100). With each text's characters sorted
-    rarest first, two texts sharing t of them share one among the first len − t + 1: only texts
-    indexed under a common rare character are compared."""
+    t = c·len / (2 − c) characters of each (c = cutoff / 100) and their lengths differ by at
+    most a factor (2 − c) / c. With each text's characters sorted rarest first (the k-th 医 is
+    its own item, so shared counts stay exact), two texts sharing t of them share one among the
+    first len − t + 1: only texts with a common rare character in that prefix are compared, in
+    blocks of similar length with `process.cdist`."""
     c = max(0.0, min(cutoff, 100.0)) / 100
-    order: list[list[tuple[str, int]]] = []
-    for text in texts:
-        seen: dict[str, int] = {}
-        toks = []
-        for ch in text:  # the k-th 医 is its own item, so shared counts stay exact
-            seen[ch] = seen.get(ch, 0) + 1
-            toks.append((ch, seen[ch]))
-        order.append(toks)
-    freq: dict[tuple[str, int], int] = {}
-    for toks in order:
-        for tok in toks:
-            freq[tok] = freq.get(tok, 0) + 1
-    index: dict[tuple[str, int], list[int]] = {}
+    n = len(texts)
+    if c <= 0:
+        return {(i, j) for i in range(n) for j in range(i + 1, n)}
+    if n < 2:
+        return set()
+    lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    chars = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    owner = np.repeat(np.arange(n), lens)
+    # k-th occurrence of each character in its text
+    order = np.lexsort((np.arange(len(chars)), chars, owner))
+    key = owner[order] * (1 << 21) + chars[order]
+    run = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    kth = np.arange(len(order)) - np.repeat(run, np.diff(np.r_[run, len(order)]))
+    items = np.empty(len(chars), dtype=np.int64)
+    items[order] = chars[order] * 4096 + np.minimum(kth, 4095)
+    _, item = np.unique(items, return_inverse=True)
+    freq = np.bincount(item)
+    rank = np.empty(len(freq), dtype=np.int64)
+    rank[np.lexsort((np.arange(len(freq)), freq))] = np.arange(len(freq))
+    r = rank[item]
+    # each text's items rarest first; keep its prefix
+    order = np.lexsort((r, owner))
+    start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=start[1:])
+    pos = np.arange(len(order)) - start[owner[order]]
+    need = np.ceil(c * lens / (2 - c) - 1e-9).astype(np.int64)
+    keep = pos < (lens - need + 1)[owner[order]]
+    p_text, p_item = owner[order][keep], r[order][keep]
+    # texts grouped by prefix item
+    order = np.lexsort((p_text, p_item))
+    p_text, p_item = p_text[order], p_item[order]
+    bounds = np.flatnonzero(np.r_[True, p_item[1:] != p_item[:-1], True])
+    table = np.array(texts, dtype=object)
+    widest = (2 - c) / c
     pairs: set[tuple[int, int]] = set()
-    for j, toks in enumerate(order):
-        toks.sort(key=lambda tok: (freq[tok], tok))
-        need = math.ceil(c * len(toks) / (2 - c) - 1e-9)
-        candidates: set[int] = set()
-        for tok in toks[: len(toks) - need + 1]:
-            bucket = index.setdefault(tok, [])
-            candidates.update(bucket)
-            bucket.append(j)
-        if not candidates:
+    for a, b in itertools.pairwise(bounds.tolist()):
+        if b - a < 2:
             continue
-        ids = sorted(candidates)
-        hits = process.extract(texts[j], [texts[i] for i in ids], scorer=fuzz.ratio, score_cutoff=cutoff, limit=None)
-        pairs.update((ids[k], j) for _, _, k in hits)
+        members = p_text[a:b]
+        lengths = lens[members]
+        by_len = np.argsort(lengths, kind="stable")
+        members, lengths = members[by_len], lengths[by_len]
+        group = list(table[members])
+        for lo in range(0, len(members), _BLOCK):
+            hi = min(lo + _BLOCK, len(members))
+            far = int(np.searchsorted(lengths, lengths[hi - 1] * widest + 1e-9, side="right"))
+            scores = process.cdist(group[lo:hi], group[lo:far], scorer=fuzz.ratio, score_cutoff=cutoff,
+                                   dtype=np.uint8, workers=-1)
+            x, y = np.nonzero(scores)
+            x, y = x + lo, y + lo
+            later = x < y
+            u, v = members[x[later]], members[y[later]]
+            pairs.update(zip(np.minimum(u, v).tolist(), np.maximum(u, v).tolist(), strict=True))
     return pairs
 
 

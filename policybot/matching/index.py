@@ -34,11 +34,11 @@ _LATIN = re.compile(r"[a-z]")
 TERM_FREQ = 200_000
 
 
-@dataclass
+@dataclass(slots=True)
 class Phrasing:
     entry_id: str
     text: str  # canonicalised normalised text, no spaces
-    tokens: frozenset[str]
+    tokens: tuple[str, ...]  # distinct, sorted (a tuple is a fifth of a frozenset's memory)
     pinyin: str
     english: bool = False
     weight: float = 0.0  # idf weight of its tokens, set once the idf is known
@@ -47,12 +47,13 @@ class Phrasing:
 class Postings:
     """token -> sorted row numbers (phrasings or entries), as compressed sparse rows."""
 
-    def __init__(self, rows: dict[str, set[int]]) -> None:
+    def __init__(self, rows: dict[str, list[int]]) -> None:
+        """`rows`: token -> its rows, ascending and distinct."""
         self.ids = {t: i for i, t in enumerate(rows)}
         lengths = np.fromiter((len(v) for v in rows.values()), dtype=np.int64, count=len(rows))
         self.ptr = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=self.ptr[1:])
-        self.rows = np.fromiter((r for v in rows.values() for r in sorted(v)), dtype=np.int32,
+        self.rows = np.fromiter((r for v in rows.values() for r in v), dtype=np.int32,
                                 count=int(self.ptr[-1]))
 
     def gather(self, tokens: Iterable[str], weights: dict[str, float]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
@@ -104,7 +105,8 @@ class Index:
             terms.update(normalise(k) for k in e.keywords)
         self._added = sorted(t for t in terms if t and has_cjk(t) and " " not in t)
         self._add_terms()
-        self.phrasings: list[Phrasing] = []
+        # the phrasings and the entries' bags of words are needed only while building
+        phrasings: list[Phrasing] = []
         entry_tokens: dict[str, set[str]] = {}
         # The English side of an entry: its English alternates and translated question (the
         # translated answer made every English word look known, so it is not used).
@@ -116,7 +118,7 @@ class Index:
                 # an alternate written in English is compared with English questions
                 english = not has_cjk(p)
                 ph = self._phrasing(e.id, p, english=english)
-                self.phrasings.append(ph)
+                phrasings.append(ph)
                 (en_bag if english else bag).update(ph.tokens)
             for k in e.keywords:
                 bag |= set(self.tokens(normalise(k)))
@@ -124,11 +126,9 @@ class Index:
             en = e.translations.get("en")
             if en is not None:
                 ph = self._phrasing(e.id, en.question, english=True)
-                self.phrasings.append(ph)
+                phrasings.append(ph)
                 en_bag |= set(ph.tokens)
             entry_tokens_en[e.id] = en_bag
-        self.entry_tokens = entry_tokens
-        self.entry_tokens_en = entry_tokens_en
         n = max(len(entry_tokens), 1)
         # Rarity is read from the Chinese side; the English side adds only its English words
         # (the Chinese terms it has through the glossary would count the same entry twice).
@@ -137,41 +137,42 @@ class Index:
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # A word the knowledge base has never used is strong evidence of another subject.
         self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
-        for ph in self.phrasings:
+        for ph in phrasings:
             ph.weight = sum(self.weight(t) for t in ph.tokens)
-        self._arrays(entry_tokens, entry_tokens_en)
+        self._arrays(phrasings, entry_tokens, entry_tokens_en)
         # Homophone typos are corrected only into the curated vocabulary (keywords and synonym
         # terms); the knowledge base's own words and the dictionary's are never typos.
         self.typos = TypoCorrector(terms, set(df) | terms, self._tok.FREQ)
 
-    def _arrays(self, zh: dict[str, set[str]], en: dict[str, set[str]]) -> None:
+    def _arrays(self, phrasings: list[Phrasing], zh: dict[str, set[str]], en: dict[str, set[str]]) -> None:
         """The numpy side: rows of phrasings grouped by entry, and the inverted lists."""
         self.entry_ids = list(zh)
         row = {eid: i for i, eid in enumerate(self.entry_ids)}
-        self.ph_entry = np.fromiter((row[p.entry_id] for p in self.phrasings), dtype=np.int32,
-                                    count=len(self.phrasings))
+        self.ph_entry = np.fromiter((row[p.entry_id] for p in phrasings), dtype=np.int32,
+                                    count=len(phrasings))
         # phrasings were added entry by entry: each entry's rows are one run
         self.entry_start = np.searchsorted(self.ph_entry, np.arange(len(self.entry_ids)))
         self.entry_end = np.searchsorted(self.ph_entry, np.arange(len(self.entry_ids)), side="right")
-        self.ph_weight = np.array([p.weight for p in self.phrasings], dtype=np.float64)
-        self.ph_english = np.array([p.english for p in self.phrasings], dtype=bool)
+        self.ph_weight = np.array([p.weight for p in phrasings], dtype=np.float64)
+        self.ph_english = np.array([p.english for p in phrasings], dtype=bool)
         self.rows_all = [list(range(a, b)) for a, b in zip(self.entry_start.tolist(), self.entry_end.tolist(), strict=True)]
-        self.rows_zh = [[r for r in rows if not self.phrasings[r].english] for rows in self.rows_all]
-        self.ph_text = [p.text for p in self.phrasings]
-        self.ph_pinyin = [p.pinyin for p in self.phrasings]
-        self.ph_has_pinyin = np.array([bool(p.pinyin) for p in self.phrasings], dtype=bool)
-        by_ph: dict[str, set[int]] = {}
-        for i, p in enumerate(self.phrasings):
+        self.rows_zh = [[r for r in rows if not phrasings[r].english] for rows in self.rows_all]
+        self.ph_text = [p.text for p in phrasings]
+        self.ph_pinyin = [p.pinyin for p in phrasings]
+        self.ph_has_pinyin = np.array([bool(p.pinyin) for p in phrasings], dtype=bool)
+        # rows are visited in ascending order, so each list comes out sorted
+        by_ph: dict[str, list[int]] = {}
+        for i, p in enumerate(phrasings):
             for t in p.tokens:
-                by_ph.setdefault(t, set()).add(i)
-        by_zh: dict[str, set[int]] = {}
-        by_all: dict[str, set[int]] = {}
+                by_ph.setdefault(t, []).append(i)
+        by_zh: dict[str, list[int]] = {}
+        by_all: dict[str, list[int]] = {}
         for eid, bag in zh.items():
+            r = row[eid]
             for t in bag:
-                by_zh.setdefault(t, set()).add(row[eid])
-                by_all.setdefault(t, set()).add(row[eid])
-            for t in en[eid]:
-                by_all.setdefault(t, set()).add(row[eid])
+                by_zh.setdefault(t, []).append(r)
+            for t in bag | en[eid]:
+                by_all.setdefault(t, []).append(r)
         self.post_phrasing = Postings(by_ph)
         self.post_zh = Postings(by_zh)
         self.post_all = Postings(by_all)
@@ -196,7 +197,7 @@ class Index:
             keep = ~self.ph_english[prow]
             prow, pw = prow[keep], pw[keep]
         if wq > 0 and len(prow):
-            per_row = np.bincount(prow, weights=pw, minlength=len(self.phrasings))
+            per_row = np.bincount(prow, weights=pw, minlength=len(self.ph_text))
             uniq = np.flatnonzero(per_row)
             wc = per_row[uniq]
             kw = 100 * (0.5 * wc / wq + 0.5 * wc / self.ph_weight[uniq])
@@ -277,7 +278,7 @@ class Index:
 
     def _phrasing(self, entry_id: str, raw: str, *, english: bool) -> Phrasing:
         norm = normalise(raw, self.filler)
-        tokens = frozenset(self.tokens(norm))
+        tokens = tuple(sorted(set(self.tokens(norm))))
         canon = self.english_text(tokens) if english else self.canonical_text(self.segment(norm))
         sounds = "" if english else " ".join(pinyin_of_words(self.canonical_words(self.segment(norm))))
         return Phrasing(entry_id, canon, tokens, sounds, english)
