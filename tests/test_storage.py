@@ -268,6 +268,22 @@ async def test_close_flushes_queue(db_path: Path) -> None:
     assert count(db_path, "feedback") == 1
 
 
+async def test_close_in_the_middle_of_a_write_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    # closing used to cancel the writer wherever it was: a cancelled BEGIN still ran in
+    # aiosqlite's thread, every later write failed ("cannot start a transaction within a
+    # transaction") and the rows were dropped at close; a cancelled COMMIT would write twice
+    for steps in range(0, 60, 3):
+        path = tmp_path / f"log{steps}.sqlite3"
+        qlog = SQLiteQueryLog(path, SALT, batch_size=10, flush_interval=60, close_timeout=2)
+        await qlog.open()
+        for i in range(300):
+            qlog.record(make(i))
+        for _ in range(steps):  # let the writer get somewhere inside its transactions
+            await asyncio.sleep(0)
+        await qlog.close()
+        assert (count(path), qlog.dropped) == (300, 0), steps
+
+
 async def test_records_before_open_are_kept(db_path: Path) -> None:
     qlog = SQLiteQueryLog(db_path, SALT)
     qlog.record(make(1))

@@ -138,7 +138,11 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
             return
         self._closing = True
         if self._task is not None:
-            self._task.cancel()
+            # Never cancel the writer inside a transaction: a BEGIN or COMMIT cancelled on the
+            # event loop still runs in aiosqlite's thread, leaving a transaction open (every
+            # later write fails) or rows committed but still pending (written twice).
+            async with self._write_lock:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
