@@ -135,8 +135,10 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    rate_limited: bool = True,
 ) -> BotApplication:
-    """The configured Application; `request`/`get_updates_request` replace the HTTP transport (tests)."""
+    """The configured Application; `request`/`get_updates_request` replace the HTTP transport
+    (tests); `rate_limited=False` drops Telegram's send limits (the throughput bench only)."""
     install_token_redaction(cfg.token)
     builder = (
         Application.builder()
@@ -145,7 +147,12 @@ def build_application(
         .defaults(
             Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
         )
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Telegram's limits; 0 turns a limit off (aiolimiter)
+        .rate_limiter(
+            AIORateLimiter(max_retries=3)
+            if rate_limited
+            else AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3)
+        )
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
