@@ -159,10 +159,21 @@ def cmd_chat(args: argparse.Namespace, cfg: Config) -> int:
     return run_console(cfg)
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes are whole numbers of phrasings, like 1000,10000; got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
+
+
 def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.quality.bench import run_bench
 
-    return run_bench(args.knowledge or cfg.knowledge_dir, args.questions, args.repeat, args.out)
+    return run_bench(args.knowledge or cfg.knowledge_dir, args.questions, args.repeat, args.out,
+                     sizes=args.sizes, taipei=args.taipei, updates=args.updates, as_json=args.json)
 
 
 def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
@@ -303,10 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("chat", cmd_chat, "the console chat (what `python bot.py` starts without a token)")
 
-    p = command("bench", cmd_bench, "measure matcher speed against baselines; write bench results")
-    p.add_argument("--questions", default=None, help="question set (default: the dev set if present)")
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--out", default="docs/bench-results.md")
+    p = command("bench", cmd_bench, "speed, load, start, memory and updates/s beside the baselines; writes docs/benchmarks.md")
+    p.add_argument("--questions", default=None, help="question set for the shipped knowledge (default: dev + blind sets)")
+    p.add_argument("--repeat", type=int, default=5, help="runs of each question (median taken)")
+    p.add_argument("--sizes", type=_sizes, default=[], help="synthetic knowledge bases, in phrasings: 1000,10000,100000")
+    p.add_argument("--taipei", default=None, help="the Taipei FAQ folder (default ../shared/eval/external/tpe)")
+    p.add_argument("--updates", type=int, default=2000, help="updates in the end-to-end run")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--out", default="docs/benchmarks.md", help="results file to write ('' = none)")
     knowledge_opt(p)
 
     p = command("report", cmd_report, "query log report: volume, answer rate, gaps")

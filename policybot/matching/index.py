@@ -241,16 +241,22 @@ class Index:
             return normalised
         return self._gloss_re.sub(lambda m: f" {self._gloss[m.group(1)]} ", normalised)
 
-    def tokens(self, normalised: str) -> list[str]:
-        """Gloss English terms, segment, canonicalise synonyms, drop function words."""
+    def tokens(self, normalised: str, segmented: list[str] | None = None) -> list[str]:
+        """Gloss English terms, segment, canonicalise synonyms, drop function words.
+        `segmented`: `segment(normalised)`, reused when the text is one Chinese chunk."""
         out: list[str] = []
-        for chunk in self.gloss(normalised).split(" "):
+        glossed = self.gloss(normalised)
+        if segmented is not None and " " not in glossed and has_cjk(glossed):
+            chunks: list[tuple[str, list[str] | None]] = [(glossed, segmented)]
+        else:
+            chunks = [(chunk, None) for chunk in glossed.split(" ")]
+        for chunk, words in chunks:
             if not chunk:
                 continue
             if not has_cjk(chunk):
                 out.extend(self.canon.get(w, w) for w in en_tokens(chunk))
                 continue
-            for w in self._tok.lcut(chunk):
+            for w in words if words is not None else self._tok.lcut(chunk):
                 w = w.strip()
                 if not w or w in STOPWORDS_ZH:
                     continue

@@ -116,7 +116,7 @@ class Matcher:
         corrected = self.correct(normalised)
         words = ix.segment(corrected)  # segmented once: shown by explain, scored by fuzzy/pinyin
         plain_tokens = [w for w in words if w.strip()]
-        tokens = ix.tokens(corrected)
+        tokens = ix.tokens(corrected, words)
         expanded = {w: ix.canon[w] for w in plain_tokens if w in ix.canon and ix.canon[w] != w}
         oos = [t for t in ix.out_of_scope if t and t in corrected]
         a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)

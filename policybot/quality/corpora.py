@@ -45,17 +45,30 @@ def taipei_entries(faq: Path) -> list[dict[str, Any]]:
 
 
 def grow(entries: list[dict[str, Any]], phrasings: int, seed: int = 7) -> list[dict[str, Any]]:
-    """The real entries, then spliced ones, until there are `phrasings` phrasings."""
+    """The real entries, then spliced ones, until there are `phrasings` phrasings (or the
+    first real entries, when they alone have more)."""
     rng = random.Random(seed)
+    if sum(1 + len(e.get("alternates") or []) for e in entries) >= phrasings:
+        # fewer phrasings than the real FAQ has: its first entries
+        out, count = [], 0
+        for e in entries:
+            if count >= phrasings:
+                break
+            out.append(dict(e))
+            count += 1 + len(e.get("alternates") or [])
+        return out
     questions = [str(e["question"]) for e in entries]
     taken = {normalise(q) for q in questions}
     out = [dict(e) for e in entries]
     count = sum(1 + len(e.get("alternates") or []) for e in entries)
 
     def splice(head: str) -> str:
-        for _ in range(20):
+        for _ in range(50):
             tail = rng.choice(questions)
-            text = head[: max(2, len(head) // 2)] + tail[len(tail) // 2 :]
+            # cut each near its middle
+            cut_head = max(2, len(head) // 2 + rng.randint(-2, 2))
+            cut_tail = max(0, len(tail) // 2 + rng.randint(-2, 2))
+            text = head[:cut_head] + tail[cut_tail:]
             key = normalise(text)
             if key and key not in taken:
                 taken.add(key)
