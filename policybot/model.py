@@ -34,6 +34,17 @@ _QUERY_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_MESSAGE_CHARS = 4096
 
 
+# Lone surrogates cannot be encoded (no reply, no log row); control characters garble logs and
+# replies. Line breaks and tabs stay.
+_UNSAFE_CHARS = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """A message as it may be stored and answered: lone surrogates and control characters
+    removed, line ends as \\n."""
+    return _UNSAFE_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def new_query_id() -> str:
     """10 random characters [0-9a-z] (~52 bits): short enough for 64-byte callback data."""
     # one draw from the OS, not one per character (ten urandom calls cost 10 µs a question)

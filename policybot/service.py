@@ -20,7 +20,7 @@ from policybot.knowledge.cache import prepare
 from policybot.knowledge.loader import SUFFIXES
 from policybot.matching.matcher import MAX_QUERY_CHARS, Matcher
 from policybot.matching.normalise import detect_script
-from policybot.model import Button, KnowledgeBase, MatchResult, Reply, Status, new_query_id
+from policybot.model import Button, KnowledgeBase, MatchResult, Reply, Status, clean_text, new_query_id
 from policybot.storage.interface import QueryLog
 from policybot.storage.records import QueryRecord
 
@@ -87,6 +87,7 @@ class Service:
         """Answer one question and log it exactly once. `lang` is the user's preference,
         used when the question's own script does not decide (digits, emoji)."""
         started = time.perf_counter()
+        question = clean_text(question)
         state = self._state  # one knowledge base for the whole question
         result = state.matcher.match(question)
         reply_lang = detect_script(question[:MAX_QUERY_CHARS], default=lang)

@@ -564,6 +564,28 @@ async def test_non_text_messages(bot: Bot, media: dict[str, Any]) -> None:
     assert bot.one().text == replies.text("non_text", LANG_HANS)
 
 
+async def test_a_photo_with_a_question_in_its_caption_is_answered(bot: Bot) -> None:
+    photo = [{"file_id": "p", "file_unique_id": "pu", "width": 90, "height": 90}]
+    await bot.feed({"message": bot.message(None, photo=photo, caption="怎么在网上预约挂号")})
+    assert "健康城市" in bot.one().text
+    # in a group only when addressed, like text
+    await bot.feed({"message": bot.message(None, photo=photo, caption="怎么在网上预约挂号", chat_id=GROUP_ID)})
+    assert bot.fake.calls == []
+    caption = f"@{BOT_USERNAME} 怎么在网上预约挂号"
+    entity = {"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}
+    await bot.feed({"message": bot.message(None, photo=photo, caption=caption, caption_entities=[entity],
+                                           chat_id=GROUP_ID)})
+    assert "健康城市" in bot.one().text
+    assert [r[0] for r in await bot.rows("SELECT text FROM queries")] == ["怎么在网上预约挂号"] * 2
+
+
+async def test_lone_surrogates_and_control_characters_are_dropped_at_the_door(bot: Bot) -> None:
+    # a lone surrogate could not be encoded: no reply and no log row before
+    await bot.say("怎么在网上\ud800预约\x00挂号\x1b")
+    assert "健康城市" in bot.one().text
+    assert await bot.rows("SELECT text FROM queries") == [("怎么在网上预约挂号",)]
+
+
 # --- groups ---------------------------------------------------------------------------------
 
 

@@ -106,7 +106,9 @@ def _mention_pattern(username: str) -> re.Pattern[str]:
 
 def _mentions_bot(message: Message, username: str) -> bool:
     wanted = "@" + username.lower()
-    return any(text.lower() == wanted for text in message.parse_entities([MessageEntity.MENTION]).values())
+    found = (message.parse_entities([MessageEntity.MENTION]) if message.text
+             else message.parse_caption_entities([MessageEntity.MENTION]))
+    return any(text.lower() == wanted for text in found.values())
 
 
 def _replies_to_bot(message: Message, bot_id: int) -> bool:
@@ -115,12 +117,14 @@ def _replies_to_bot(message: Message, bot_id: int) -> bool:
 
 
 async def on_text(update: Update, context: BotContext) -> None:
-    """A text message or an edited one: in private chats always a question; in groups only
-    when it mentions the bot or replies to it."""
+    """A text message, an edited one or a photo (any media) with a caption: in private chats
+    always a question; in groups only when it mentions the bot or replies to it."""
     message = update.effective_message
-    if message is None or not message.text:
+    if message is None:
         return
-    text = message.text
+    text = message.text or message.caption
+    if not text:
+        return
     if _is_group(update):
         username = context.bot.username or ""
         if username and _mentions_bot(message, username):
@@ -221,6 +225,8 @@ def register(application: BotApplication) -> None:
     application.add_handler(MessageHandler(new & text, on_text))
     # filters.TEXT alone would also match edits; they are handled deliberately: a new question
     application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & text, on_text))
+    # a photo that asks something in its caption is a question
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGES & _NON_TEXT & filters.CAPTION, on_text))
     application.add_handler(MessageHandler(new & _NON_TEXT, on_non_text))
     application.add_handler(MessageHandler(new & filters.COMMAND, unknown_command))
     application.add_handler(CallbackQueryHandler(on_callback))

@@ -34,28 +34,67 @@ def keyboard(buttons: Sequence[Sequence[Button]], secret: bytes) -> InlineKeyboa
     return InlineKeyboardMarkup(rows) if rows else None
 
 
+# One atom of Telegram HTML: a tag, an entity, a paragraph break, a line break or a character.
+_ATOM = re.compile(r"<[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);|\n\n|[\s\S]")
+_TAG = re.compile(r"<(/?)([A-Za-z][\w-]*)")
+
+
 def split_message(body: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Split on paragraph boundaries (then lines, then hard) so each part fits one message."""
+    """Split Telegram HTML so each part fits one message and is valid on its own: cuts fall on
+    paragraph breaks, else line breaks, else between characters, never inside a tag or an
+    entity (&amp;); tags open at a cut are closed at the end of the part and opened again at
+    the start of the next."""
     if len(body) <= limit:
         return [body]
+    body = body.strip("\n")
     parts: list[str] = []
-    current = ""
-    for para in re.split(r"(\n\n)", body):
-        if len(current) + len(para) <= limit:
-            current += para
-            continue
-        if current.strip():
-            parts.append(current.strip("\n"))
-        current = ""
-        while len(para) > limit:
-            cut = para.rfind("\n", 0, limit)
-            cut = cut if cut > 0 else limit
-            parts.append(para[:cut])
-            para = para[cut:].lstrip("\n")
-        current = para
-    if current.strip():
-        parts.append(current.strip("\n"))
+    stack: list[tuple[str, str]] = []  # open tags: (name, the opening tag as written)
+    part: list[str] = []  # atoms of the part being built, starting with its reopened tags
+    size = 0
+    breaks: list[tuple[int, int, list[tuple[str, str]]]] = []  # (priority, position, open tags there)
+
+    def closing(tags: list[tuple[str, str]]) -> str:
+        return "".join(f"</{name}>" for name, _ in reversed(tags))
+
+    for atom in _ATOM.findall(body):
+        tag = _TAG.match(atom)
+        after = list(stack)
+        if tag and tag.group(1):
+            if after and after[-1][0] == tag.group(2).lower():
+                after.pop()
+        elif tag and not atom.endswith("/>"):
+            after.append((tag.group(2).lower(), atom))
+        while size + len(atom) + len(closing(after)) > limit and _visible("".join(part)):
+            priority, cut, open_at_cut = max(breaks, default=(0, len(part), stack), key=lambda b: (b[0], b[1]))
+            if priority == 0:  # no break in this part: cut here
+                cut, open_at_cut = len(part), stack
+            head = "".join(part[:cut]).rstrip("\n") + closing(open_at_cut)
+            if _visible(head):
+                parts.append(head)
+            rest = part[cut:]
+            while rest and rest[0] in ("\n", "\n\n"):
+                rest = rest[1:]
+            part = [_reopen(open_at_cut), *rest]
+            size = sum(map(len, part))
+            breaks = []
+        part.append(atom)
+        size += len(atom)
+        stack = after
+        if atom in ("\n", "\n\n"):
+            breaks.append((2 if atom == "\n\n" else 1, len(part), list(stack)))
+    tail = "".join(part).rstrip("\n") + closing(stack)
+    if _visible(tail):
+        parts.append(tail)
     return parts
+
+
+def _reopen(tags: list[tuple[str, str]]) -> str:
+    return "".join(raw for _, raw in tags)
+
+
+def _visible(html: str) -> bool:
+    """Does the part show anything (not only tags and whitespace)?"""
+    return bool(re.sub(r"<[^>]*>", "", html).strip())
 
 
 async def send_reply(
