@@ -155,6 +155,10 @@ _TEXT: dict[str, dict[str, str]] = {
         LANG_HANS: "抱歉，我不认识这个命令。发送 /help 查看用法。",
         LANG_EN: "Sorry, I don't know that command. Send /help to see what I can do.",
     },
+    "private_only": {
+        LANG_HANS: "请在与我的私聊中使用这个命令。",
+        LANG_EN: "Please use this command in a private chat with me.",
+    },
     "ask_usage": {
         LANG_HANS: "请在 /ask 后面写上您的问题，例如：/ask 两癌筛查免费吗",
         LANG_EN: "Write your question after /ask, e.g. /ask how do I book an appointment online",

@@ -679,6 +679,36 @@ async def test_stats_and_unanswered_for_staff(bot: Bot) -> None:
     assert await bot.rows("SELECT * FROM staff_attempts") == []
 
 
+async def test_staff_commands_in_a_group_only_ask_for_a_private_chat(bot: Bot) -> None:
+    await bot.say("外星人生病了怎么办")
+    for command in ("/stats", f"/unanswered@{BOT_USERNAME}", "/reload"):
+        await bot.say(command, user_id=STAFF_ID, chat_id=GROUP_ID)
+        sent = bot.one()
+        assert sent.text == replies.text("private_only", LANG_HANS)  # one line, no figures
+    # still a private chat's command
+    await bot.say("/stats", user_id=STAFF_ID)
+    assert "total 总数: 1" in bot.one().text
+
+
+def _without_entities(message: dict[str, Any]) -> dict[str, Any]:
+    message.pop("entities", None)
+    return message
+
+
+async def test_commands_are_read_without_a_command_entity(bot: Bot) -> None:
+    # some clients send "/stats" as plain text: it is still the command, never a question
+    await bot.feed({"message": _without_entities(bot.message("/stats", user_id=STAFF_ID))})
+    assert "total 总数: 0" in bot.one().text
+    await bot.feed({"message": _without_entities(bot.message("/ask 怎么在网上预约挂号"))})
+    assert "健康城市" in bot.one().text
+    await bot.feed({"message": _without_entities(bot.message("/stats"))})
+    assert bot.one().text == replies.text("unknown_command", LANG_HANS)
+    await bot.feed({"message": _without_entities(bot.message("/help@SomeOtherBot", chat_id=GROUP_ID))})
+    assert bot.fake.calls == []
+    assert await bot.rows("SELECT text FROM queries") == [("怎么在网上预约挂号",)]
+    assert await bot.rows("SELECT command FROM staff_attempts") == [("/stats",)]
+
+
 async def test_reload_reports_errors_and_keeps_serving(bot: Bot, kb_dir: Path) -> None:
     version = bot.service.kb.version
     broken = kb_dir / "booking.yaml"

@@ -49,13 +49,31 @@ async def lang_command(update: Update, context: BotContext) -> None:
     await send(update, context, replies.choose_language())
 
 
+# "/cmd" or "/cmd@bot" at the start of a message, as Telegram reads a command
+_COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
+
+
 def _after_command(message: Message) -> str:
-    """The text after the leading /command (entity lengths are UTF-16, so use parse_entities)."""
+    """The text after the leading /command (entity lengths are UTF-16, so use parse_entities;
+    some clients send no entity, so the text is read as well)."""
     text = message.text or ""
     for entity, command in message.parse_entities([MessageEntity.BOT_COMMAND]).items():
         if entity.offset == 0:
             return text[len(command) :].strip()
-    return text.strip()
+    m = _COMMAND.match(text)
+    return (text[m.end() :] if m else text).strip()
+
+
+def _command_in(text: str, username: str) -> str | None:
+    """The command a message starts with, read from its text (a client may send no command
+    entity: "/stats" is still a command, not a question); "" when it is for another bot."""
+    m = _COMMAND.match(text)
+    if m is None:
+        return None
+    target = m.group(2)
+    if target and target.lower() != username.lower():
+        return ""
+    return m.group(1).lower()
 
 
 async def ask_command(update: Update, context: BotContext) -> None:
@@ -124,6 +142,11 @@ async def on_text(update: Update, context: BotContext) -> None:
         return
     text = message.text or message.caption
     if not text:
+        return
+    command = _command_in(text, context.bot.username or "") if message.text else None
+    if command is not None:
+        if command and (update.edited_message is None or command == "ask"):
+            await _COMMANDS.get(command, unknown_command)(update, context)
         return
     if _is_group(update):
         username = context.bot.username or ""
@@ -209,6 +232,17 @@ _NON_TEXT = (
     | filters.POLL
     | filters.Dice.ALL
 )
+
+
+# what the command handlers do, for a command sent without its entity (see on_text)
+_COMMANDS: dict[str, staff_commands.Handler] = {
+    "start": start,
+    "help": help_command,
+    "topics": topics_command,
+    "lang": lang_command,
+    "ask": ask_command,
+    **staff_commands.COMMANDS,
+}
 
 
 def register(application: BotApplication) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
+from telegram.constants import ChatType
 
 from policybot import replies
 from policybot.bot.context import BotContext, user_lang
@@ -26,14 +27,20 @@ Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
 
 def staff_only(command: str) -> Callable[[Handler], Handler]:
-    """Staff ids run the command; anyone else gets exactly the unknown-command reply, and the
-    attempt is logged."""
+    """Staff ids run the command in a private chat (in a group they are asked to use one); anyone
+    else gets exactly the unknown-command reply, and the attempt is logged."""
 
     def wrap(func: Handler) -> Handler:
         @functools.wraps(func)
         async def wrapper(update: Update, context: BotContext) -> None:
             user = update.effective_user
-            if user is None or user.id not in context.bot_data.config.staff_ids:
+            chat = update.effective_chat
+            staff = user is not None and user.id in context.bot_data.config.staff_ids
+            if staff and chat is not None and chat.type != ChatType.PRIVATE:
+                # figures about residents are never posted to a group
+                await send(update, context, replies.simple("private_only", user_lang(update, context)), quote=True)
+                return
+            if not staff:
                 querylog = context.bot_data.running().querylog
                 if querylog is not None and user is not None:
                     querylog.staff_attempt(f"tg:{user.id}", "/" + command)
