@@ -7,6 +7,7 @@ Every command reads its settings here (the bot, the console and the CLI alike), 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +125,32 @@ def _cache_dir(raw: str) -> Path | None:
     return Path(raw or "data/cache")
 
 
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner can enter (0700), made if missing. A shared folder
+    (sticky bit, as /tmp) or another user's is left as it is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if not st.st_mode & stat.S_ISVTX and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) != 0o700:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """`path` created if missing (0600); an existing file loses its group and other
+    permissions (a file made read-only on purpose stays read-only)."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_CREAT | os.O_RDONLY, 0o600)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.fchmod(fd, mode & 0o700)
+    except PermissionError:  # another user's file: not ours to change
+        pass
+    finally:
+        os.close(fd)
+    return path
+
+
 def _write_salt(path: Path, salt: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(salt + "\n")
-    path.chmod(0o600)
+    private_file(path).write_text(salt + "\n")
     return salt

@@ -794,6 +794,32 @@ async def test_token_never_appears_in_logs(
     assert not [r for r in caplog.records if r.name == "httpx" and r.levelno < logging.WARNING]
 
 
+async def test_no_user_id_or_question_in_logs_even_at_debug(
+    tmp_path: Path, kb_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # python-telegram-bot logs whole updates and API parameters at DEBUG
+    saved = {n: logging.getLogger(n).level for n in ("telegram", "httpcore", "apscheduler", "aiosqlite", "httpx")}
+    caplog.set_level(logging.DEBUG)
+    try:
+        fake = FakeTelegram()
+        cfg = make_config(tmp_path, kb_dir)
+        app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+        await app.initialize()
+        await post_init(app)
+        b = Bot(app, fake, cfg)
+        await b.say("我的医保卡丢了怎么补办", user_id=987654321)
+        assert b.sent()
+        await app.shutdown()
+        await post_shutdown(app)
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+    assert caplog.records  # DEBUG was on
+    for record in caplog.records:
+        text = record.getMessage() + (record.exc_text or "")
+        assert "987654321" not in text and "医保卡丢了" not in text, (record.name, text)
+
+
 async def test_jobs_are_scheduled(tmp_path: Path, kb_dir: Path) -> None:
     cfg = make_config(tmp_path, kb_dir, reload_interval=5)
     app = build_application(cfg, request=FakeTelegram(), get_updates_request=FakeTelegram())

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
@@ -589,3 +590,41 @@ def test_reports_count_every_status() -> None:
     day_fields = [f.name for f in fields(DayCount)]
     assert day_fields[2:] == list(STATUSES)  # after day and total: the SELECT's column order
     assert set(STATUSES) <= {f.name for f in fields(Stats)}
+
+
+# -- file modes -----------------------------------------------------------------------------------
+
+
+async def test_database_files_are_private(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    path = folder / "log.sqlite3"
+    async with SQLiteQueryLog(path, SALT, flush_interval=0.01) as qlog:
+        qlog.record(make(1))
+        assert await qlog.flush()
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {"log.sqlite3", "log.sqlite3-wal", "log.sqlite3-shm"} <= set(modes)
+    assert set(modes.values()) == {0o600}
+
+
+async def test_an_old_world_readable_database_is_made_private(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    folder.mkdir(mode=0o755)
+    path = folder / "log.sqlite3"
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    folder.chmod(0o755)
+    async with SQLiteQueryLog(path, SALT):
+        pass
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_salt_file_is_private(tmp_path: Path) -> None:
+    from policybot.config import Config
+
+    salt = Config(db_path=tmp_path / "data" / "log.sqlite3").salt()
+    path = tmp_path / "data" / "hash-salt"
+    assert path.read_text().strip() == salt
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -39,8 +39,15 @@ class TokenRedactor(logging.Filter):
 
 
 def install_token_redaction(token: str) -> None:
-    """Put a TokenRedactor on every root handler (and the last-resort one); quiet httpx."""
+    """Put a TokenRedactor on every root handler (and the last-resort one); quiet httpx, and
+    keep the libraries that log residents' messages at DEBUG above it."""
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL at INFO
+    # At DEBUG python-telegram-bot logs whole updates and API parameters (user ids, names,
+    # questions) and aiosqlite every statement's parameters: they stay at INFO even when
+    # POLICYBOT_LOG_LEVEL=DEBUG.
+    for name in ("telegram", "httpcore", "apscheduler", "aiosqlite"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.INFO, logger.getEffectiveLevel()))
     if not token:
         return
     targets = [*logging.getLogger().handlers]

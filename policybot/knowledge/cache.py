@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
 
+from policybot.config import private_dir
 from policybot.knowledge.loader import SUFFIXES, load
 from policybot.knowledge.problems import LoadResult
 from policybot.matching.matcher import Matcher
@@ -124,7 +125,7 @@ def _discard(path: Path) -> None:
 def _write(path: Path, key: str, prepared: Prepared) -> None:
     """Atomically (a crash leaves no half file), 0600; older cache files are removed."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
         try:
             with os.fdopen(fd, "wb") as f:

@@ -27,6 +27,7 @@ from typing import Any
 
 import aiosqlite
 
+from policybot.config import private_file
 from policybot.model import QUERY_ID_PATTERN
 from policybot.storage.interface import QueryLog
 from policybot.storage.migrations import migrate
@@ -113,7 +114,8 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         if self._db is not None:
             return
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # 0600 in a 0700 folder; SQLite gives its -wal and -shm files the database's mode
+            private_file(Path(self.path))
         db = await self._connect()
         try:
             await db.execute("PRAGMA journal_mode = WAL")
