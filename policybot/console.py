@@ -22,7 +22,7 @@ from policybot.knowledge import KnowledgeError
 from policybot.model import LANG_HANS, LANGUAGES, Button, Reply
 from policybot.service import Service
 
-TOKEN_NOTICE = (
+CONSOLE_NOTICE = (
     "No TELEGRAM_BOT_TOKEN set: starting the console chat. "
     "To run on Telegram, put TELEGRAM_BOT_TOKEN=... in .env (see README)."
 )
@@ -131,7 +131,7 @@ async def _run(cfg: Config) -> int:
 
 def run_console(cfg: Config, notice: bool = False) -> int:
     if notice:
-        print(TOKEN_NOTICE)
+        print(CONSOLE_NOTICE)
     try:
         return asyncio.run(_run(cfg))
     except KeyboardInterrupt:

@@ -102,7 +102,7 @@ def prepare(directory: str | Path, cache_dir: Path | None, today: dt.date | None
 def _read(path: Path, key: str) -> Prepared | None:
     try:
         with path.open("rb") as f:
-            stored_key, result, matcher = pickle.load(f)
+            stored_key, result, matcher = pickle.load(f)  # noqa: S301 (our own file: 0600 in a 0700 folder, keyed by content)
     except FileNotFoundError:
         return None
     except Exception as exc:  # damaged, truncated, written by other code: build again

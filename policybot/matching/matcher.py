@@ -268,7 +268,8 @@ class Matcher:
 
     def match(self, query: str) -> MatchResult:
         result = self.explain(query).result
-        assert result is not None
+        if result is None:  # explain always decides; a bug otherwise
+            raise RuntimeError("explain returned no result")
         return result
 
     def rank(self, query: str, limit: int = 3) -> list[Candidate]:

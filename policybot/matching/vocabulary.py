@@ -80,7 +80,7 @@ def _default() -> jieba.Tokenizer:
         cache = Path(dt.tmp_dir or tempfile.gettempdir()) / "jieba.cache"
         with dt.lock:
             try:
-                dt.FREQ, dt.total = marshal.loads(cache.read_bytes())
+                dt.FREQ, dt.total = marshal.loads(cache.read_bytes())  # noqa: S302 (jieba's own cache file)
                 dt.initialized = True
             except (OSError, ValueError, EOFError, TypeError):
                 pass  # no cache yet (or a damaged one): jieba builds and writes it

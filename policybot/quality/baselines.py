@@ -102,7 +102,8 @@ def best_threshold(raw: Callable[[str], list[Candidate]], questions: list[Questi
         objective = correct - wrong
         if best is None or objective > best[0]:
             best = (objective, t, rep)
-    assert best is not None
+    if best is None:  # the list of thresholds is never empty
+        raise ValueError("no threshold to try")
     return best[1], best[2]
 
 

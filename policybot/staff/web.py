@@ -81,7 +81,7 @@ def serve(
         )
         cmd = datasette_command(db, metadata, host=host, port=port, immutable=immutable)
         print(f"staff page: http://{host}:{port}/{db.stem}", file=sys.stderr, flush=True)
-        proc = subprocess.Popen(cmd)
+        proc = subprocess.Popen(cmd)  # noqa: S603 (datasette with our fixed arguments)
         # pass a service manager's SIGTERM on, so Datasette never outlives this process
         previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:

@@ -288,7 +288,8 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
     async def _write(self, ops: Sequence[_Op]) -> None:
         """One transaction: executemany per kind, in queue order of kinds."""
         db = self._db
-        assert db is not None
+        if db is None:  # flush checks first; a bug otherwise
+            raise RuntimeError("query log is not open")
         by_kind: dict[str, list[tuple[Any, ...]]] = {}
         for kind, params in ops:
             by_kind.setdefault(kind, []).append(params)
@@ -367,7 +368,7 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
                 # feedback/choices of purged queries, and orphans older than the cutoff
                 for table in ("feedback", "choices"):
                     await db.execute(
-                        f"DELETE FROM {table} WHERE at < ? OR query_id NOT IN (SELECT query_id FROM queries)",
+                        f"DELETE FROM {table} WHERE at < ? OR query_id NOT IN (SELECT query_id FROM queries)",  # noqa: S608 (table is one of two names above)
                         (cutoff,),
                     )
                 await db.execute("DELETE FROM staff_attempts WHERE at < ?", (cutoff,))
