@@ -709,6 +709,41 @@ async def test_commands_are_read_without_a_command_entity(bot: Bot) -> None:
     assert await bot.rows("SELECT command FROM staff_attempts") == [("/stats",)]
 
 
+async def test_a_damaged_log_is_replaced_and_staff_are_told(tmp_path: Path, kb_dir: Path) -> None:
+    cfg = make_config(tmp_path, kb_dir)
+    cfg.db_path.parent.mkdir(parents=True)
+    cfg.db_path.write_bytes(b"garbage, not SQLite" * 50)
+    fake = FakeTelegram()
+    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+    await app.initialize()
+    await post_init(app)
+    b = Bot(app, fake, cfg)
+    told = [p for name, p in fake.calls if name == "sendMessage"]
+    assert [int(p["chat_id"]) for p in told] == [STAFF_ID]
+    assert "moved aside" in told[0]["text"] and ".damaged-" in told[0]["text"]
+    await b.say("怎么在网上预约挂号")  # residents are served and logged in the new file
+    assert "健康城市" in b.one().text
+    assert await b.rows("SELECT text FROM queries") == [("怎么在网上预约挂号",)]
+    await app.shutdown()
+    await post_shutdown(app)
+
+
+async def test_staff_hear_storage_problems_in_staff_words(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    querylog = bot.service.querylog
+    assert querylog is not None
+
+    async def unreadable(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("disk I/O error")
+
+    monkeypatch.setattr(querylog, "stats", unreadable)
+    monkeypatch.setattr(querylog, "unanswered_groups", unreadable)
+    for command in ("/stats", "/unanswered"):
+        await bot.say(command, user_id=STAFF_ID)
+        text = bot.one().text
+        assert text.startswith("query log unreadable: DatabaseError: disk I/O error"), text
+        assert replies.text("error", LANG_HANS) not in text
+
+
 async def test_reload_reports_errors_and_keeps_serving(bot: Bot, kb_dir: Path) -> None:
     version = bot.service.kb.version
     broken = kb_dir / "booking.yaml"

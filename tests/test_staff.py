@@ -418,3 +418,15 @@ def test_staff_web_without_db(tmp_path: Path, capsys) -> None:
 
 def test_staff_metadata_path_is_the_repositorys() -> None:
     assert web.STAFF_METADATA == REPO / "staff" / "metadata.yml" and web.STAFF_METADATA.is_file()
+
+
+def test_storage_health_in_staff_words() -> None:
+    from policybot.staff.texts import format_health
+    from policybot.storage.records import LogHealth
+
+    assert format_health(LogHealth()) == ""
+    text = format_health(LogHealth(queued=12, journal_rows=40, failures=3, last_error="OperationalError: database is locked",
+                                   moved_aside=("log.sqlite3.damaged-20261202T070000Z",)))
+    assert "moved aside as log.sqlite3.damaged-20261202T070000Z" in text
+    assert "3 failed attempts: OperationalError: database is locked); 12 rows wait in memory" in text
+    assert "40 rows wait in the journal on disk" in text

@@ -319,15 +319,16 @@ async def test_locked_database_does_not_block_and_writes_once(db_path: Path, cap
         assert (qlog.queued, qlog.written, qlog.transactions) == (200, 0, 0)
         await asyncio.sleep(0.4)  # several failed attempts
         assert qlog.written == 0
-        assert qlog.queued == 200
+        # after a few failures the rows wait on disk, not in memory
+        assert (qlog.queued, qlog.journaled, len(qlog.journal)) == (0, 200, 200)
     finally:
         other.rollback()
         other.close()
     await wait_for(lambda: qlog.written == 200)
     await qlog.close()
-    assert count(db_path) == 200
+    assert count(db_path) == 200  # replayed once, nothing twice
+    assert qlog.replayed == 200 and len(qlog.journal) == 0
     assert "database is locked" in caplog.text
-    assert "writable again" in caplog.text
 
 
 async def test_write_errors_are_retried_without_loss_or_duplicates(
@@ -364,19 +365,19 @@ async def test_write_errors_are_retried_without_loss_or_duplicates(
     assert "database or disk is full" in caplog.text
 
 
-async def test_memory_bound_drops_are_counted_and_logged(db_path: Path, caplog) -> None:
+async def test_rows_beyond_the_memory_bound_wait_in_the_journal(db_path: Path, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="policybot.storage")
     qlog = SQLiteQueryLog(db_path, SALT, max_queue=10)
     for i in range(25):  # not open yet: nothing drains the queue
         qlog.record(make(i))
-    assert qlog.dropped == 15
+    assert (qlog.dropped, qlog.journaled, qlog.queued) == (0, 20, 5)
     await qlog.open()
     await qlog.close()
-    assert count(db_path) == 10
-    assert "dropped 15 rows" in caplog.text
+    assert count(db_path) == 25
+    assert "kept in the journal because the queue is full" in caplog.text
 
 
-async def test_unwritable_at_close_drops_exactly_what_is_left(db_path: Path, caplog) -> None:
+async def test_unwritable_at_close_goes_to_the_journal_and_is_replayed(db_path: Path, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="policybot.storage")
     qlog = SQLiteQueryLog(
         db_path, SALT, max_queue=8, max_pending=5, busy_timeout_ms=10, retry_initial=0.01, close_timeout=0.2
@@ -393,19 +394,81 @@ async def test_unwritable_at_close_drops_exactly_what_is_left(db_path: Path, cap
     finally:
         other.rollback()
         other.close()
-    assert qlog.dropped == 30
-    logged = sum(int(n) for n in re.findall(r"dropped (\d+) rows", caplog.text))
-    assert logged == 30
-    assert count(db_path) == 0
+    assert (qlog.dropped, count(db_path)) == (0, 0)
+    assert qlog.journal is not None and len(qlog.journal) == 30
+    journal = Path(str(db_path) + ".journal")
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    # the next start replays the journal, once
+    again = SQLiteQueryLog(db_path, SALT)
+    await again.open()
+    await again.close()
+    assert count(db_path) == 30 and again.replayed == 30 and not journal.exists()
 
 
-async def test_record_after_close_is_dropped_and_logged(db_path: Path, caplog) -> None:
+async def test_no_row_is_dropped_when_even_the_journal_fails(db_path: Path, caplog, monkeypatch) -> None:
+    caplog.set_level(logging.WARNING, logger="policybot.storage")
+    qlog = SQLiteQueryLog(db_path, SALT, busy_timeout_ms=10, retry_initial=0.01, close_timeout=0.1)
+    await qlog.open()
+    assert qlog.journal is not None
+    monkeypatch.setattr(qlog.journal, "append", lambda ops: False)  # a full disk
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        for i in range(7):
+            qlog.record(make(i))
+        await qlog.close()
+    finally:
+        other.rollback()
+        other.close()
+    # then, and only then, rows are dropped, and the exact number is said
+    assert qlog.dropped == 7
+    assert sum(int(n) for n in re.findall(r"dropped (\d+) rows", caplog.text)) == 7
+
+
+async def test_record_after_close_is_kept_for_the_next_start(db_path: Path) -> None:
     qlog = SQLiteQueryLog(db_path, SALT)
     await qlog.open()
     await qlog.close()
+    qlog.record(make(1))  # a reply that finished during shutdown
+    assert (qlog.dropped, qlog.journaled) == (0, 1)
+    async with SQLiteQueryLog(db_path, SALT):
+        pass
+    assert count(db_path) == 1
+
+
+async def test_a_damaged_database_is_moved_aside_and_a_new_one_started(db_path: Path, caplog) -> None:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path.write_bytes(b"this is not a database" * 100)
+    async with SQLiteQueryLog(db_path, SALT) as qlog:
+        qlog.record(make(1))
+    assert count(db_path) == 1
+    (aside,) = qlog.moved_aside
+    assert aside.name.startswith(db_path.name + ".damaged-")
+    assert aside.read_bytes().startswith(b"this is not a database")
+    assert "is damaged" in caplog.text
+
+
+async def test_damage_found_while_running_moves_the_file_aside_and_loses_nothing(db_path: Path) -> None:
+    qlog = SQLiteQueryLog(db_path, SALT, flush_interval=60)
+    await qlog.open()
     qlog.record(make(1))
-    assert qlog.dropped == 1
-    assert "dropped 1 rows" in caplog.text
+    assert await qlog.flush()
+    real_write = qlog._write
+    calls = {"n": 0}
+
+    async def damaged_once(ops):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        await real_write(ops)
+
+    qlog._write = damaged_once  # type: ignore[method-assign]
+    for i in range(2, 6):
+        qlog.record(make(i))
+    assert await qlog.flush()
+    await qlog.close()
+    assert len(qlog.moved_aside) == 1
+    assert count(db_path) == 4  # the new file holds the rows written after the damage
 
 
 # -- feedback, choices, reports, purge ----------------------------------------------------------

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import sys
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
@@ -26,7 +26,7 @@ from policybot.config import Config
 from policybot.exitcodes import EXIT_ERRORS, EXIT_OK
 from policybot.knowledge import KnowledgeError
 from policybot.model import LANG_EN, LANG_HANS
-from policybot.staff.texts import format_reload
+from policybot.staff.texts import format_health, format_reload
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,18 @@ async def post_init(application: BotApplication) -> None:
     data.secret = _callback_secret(data.config)
     await _set_commands(application)
     _schedule_jobs(application, data.config, with_purge=service.querylog is not None)
+    if service.querylog is not None and not service.querylog.health().healthy:
+        # e.g. a damaged log moved aside at start: staff must know before they read /stats
+        await tell_staff(application.bot, data.config, format_health(service.querylog.health()))
+
+
+async def tell_staff(bot: Bot, cfg: Config, body: str) -> None:
+    """Send `body` to every staff member; one unreachable member does not stop the others."""
+    for staff_id in sorted(cfg.staff_ids):
+        try:
+            await bot.send_message(staff_id, body, parse_mode=ParseMode.HTML)
+        except Exception:
+            log.warning("could not reach a staff member")
 
 
 async def post_shutdown(application: BotApplication) -> None:
@@ -101,12 +113,7 @@ async def reload_job(context: BotContext) -> None:
         return
     if result is None or result.kb is not None:
         return
-    body = format_reload(result, serving)
-    for staff_id in sorted(context.bot_data.config.staff_ids):
-        try:
-            await context.bot.send_message(staff_id, body, parse_mode=ParseMode.HTML)
-        except Exception:  # one unreachable staff member must not stop the others
-            log.warning("could not tell a staff member about the refused reload")
+    await tell_staff(context.bot, context.bot_data.config, format_reload(result, serving))
 
 
 async def purge_job(context: BotContext) -> None:

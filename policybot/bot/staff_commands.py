@@ -19,7 +19,15 @@ from policybot import replies
 from policybot.bot.context import BotContext, user_lang
 from policybot.bot.sending import send
 from policybot.model import Reply
-from policybot.staff.texts import NO_LOG, format_groups, format_reload, format_stats
+from policybot.staff.texts import (
+    NO_LOG,
+    format_groups,
+    format_health,
+    format_reload,
+    format_stats,
+    format_storage_error,
+)
+from policybot.storage.interface import QueryLog
 
 UNANSWERED_GROUPS = 10
 
@@ -70,10 +78,19 @@ async def stats_command(update: Update, context: BotContext) -> None:
     now = dt.datetime.now().astimezone()
     offset = now.utcoffset() or dt.timedelta(0)
     today = _local_midnight(now)
-    day = await querylog.stats(today, utc_offset=offset)
-    week = await querylog.stats(today - dt.timedelta(days=6), utc_offset=offset)
+    try:
+        day = await querylog.stats(today, utc_offset=offset)
+        week = await querylog.stats(today - dt.timedelta(days=6), utc_offset=offset)
+    except Exception as exc:  # staff hear what broke, not the residents' apology
+        await send(update, context, Reply(_with_health(querylog, format_storage_error(exc))))
+        return
     body = format_stats("Today 今天", day) + "\n\n" + format_stats("Last 7 days 近7天", week)
-    await send(update, context, Reply(body))
+    await send(update, context, Reply(_with_health(querylog, body)))
+
+
+def _with_health(querylog: QueryLog, body: str) -> str:
+    health = format_health(querylog.health())
+    return health + "\n\n" + body if health else body
 
 
 @staff_only("unanswered")
@@ -84,9 +101,13 @@ async def unanswered_command(update: Update, context: BotContext) -> None:
         return
     await querylog.flush()
     since = _local_midnight(dt.datetime.now().astimezone()) - dt.timedelta(days=6)
-    groups = await querylog.unanswered_groups(since, limit=UNANSWERED_GROUPS)
-    possible = await querylog.possible_emergencies(since, limit=UNANSWERED_GROUPS)
-    await send(update, context, Reply(format_groups(groups, possible)))
+    try:
+        groups = await querylog.unanswered_groups(since, limit=UNANSWERED_GROUPS)
+        possible = await querylog.possible_emergencies(since, limit=UNANSWERED_GROUPS)
+    except Exception as exc:  # staff hear what broke, not the residents' apology
+        await send(update, context, Reply(_with_health(querylog, format_storage_error(exc))))
+        return
+    await send(update, context, Reply(_with_health(querylog, format_groups(groups, possible))))
 
 
 @staff_only("reload")

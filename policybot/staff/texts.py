@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from policybot.knowledge import LoadResult
 from policybot.model import STATUSES, Status
 from policybot.replies import esc
-from policybot.storage.records import Group, PossibleEmergency, Stats
+from policybot.storage.records import Group, LogHealth, PossibleEmergency, Stats
 
 MAX_RELOAD_ERRORS = 20
 STATUS_ZH = {
@@ -60,3 +60,24 @@ def format_reload(result: LoadResult, serving_version: str) -> str:
     if len(errors) > MAX_RELOAD_ERRORS:
         lines.append(f"… {len(errors) - MAX_RELOAD_ERRORS} more")
     return esc("\n".join(lines))
+
+
+def format_health(health: LogHealth) -> str:
+    """Storage problems in staff words; "" when there are none."""
+    lines = []
+    for name in health.moved_aside:
+        lines.append(f"⚠️ the query log file was damaged and moved aside as {esc(name)}; a new log was started. "
+                     "查询日志文件已损坏并移到一旁，已新建日志。")
+    if health.failures:
+        lines.append(f"⚠️ the query log cannot be written ({health.failures} failed attempts: "
+                     f"{esc(health.last_error)}); {health.queued} rows wait in memory. 查询日志暂时无法写入。")
+    if health.journal_rows:
+        lines.append(f"⚠️ {health.journal_rows} rows wait in the journal on disk; they are written when the "
+                     "log is writable again. 有记录暂存在磁盘日志中，恢复后自动写入。")
+    return "\n".join(lines)
+
+
+def format_storage_error(exc: Exception) -> str:
+    """A staff command could not read the log: what happened, not the residents' apology."""
+    return (f"query log unreadable: {esc(type(exc).__name__)}: {esc(str(exc))[:300]}. "
+            "查询日志读取失败，请检查数据库文件和磁盘。")

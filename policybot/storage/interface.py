@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 
-from policybot.storage.records import Group, PossibleEmergency, QueryRecord, Stats
+from policybot.storage.records import Group, LogHealth, PossibleEmergency, QueryRecord, Stats
 
 
 class QueryReader(abc.ABC):
@@ -63,6 +63,10 @@ class QueryLog(QueryReader):
     @abc.abstractmethod
     async def flush(self) -> bool:
         """Write everything queued now; False when some rows could not be written yet."""
+
+    def health(self) -> LogHealth:
+        """Storage problems staff must hear about (none by default)."""
+        return LogHealth()
 
     @abc.abstractmethod
     async def purge(self, older_than_days: int) -> int:

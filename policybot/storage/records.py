@@ -119,3 +119,18 @@ def timestamp(at: dt.datetime) -> str:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class LogHealth:
+    """What staff must know about the log's storage; all zero and empty when it is healthy."""
+
+    queued: int = 0  # rows in memory, not yet written
+    journal_rows: int = 0  # rows waiting in the journal on disk
+    failures: int = 0  # consecutive failed writes
+    last_error: str = ""
+    moved_aside: tuple[str, ...] = ()  # damaged files moved aside since start (file names)
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.journal_rows or self.failures or self.moved_aside)

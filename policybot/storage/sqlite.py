@@ -2,8 +2,11 @@
 
 Writing never slows a reply: `record()`, `feedback()`, `choice()` and `staff_attempt()` only
 put a row on a bounded in-memory queue, and a background task writes rows in batches. When the
-database is locked, full or failing, rows stay in memory (bounded) and are retried with
-backoff; rows are dropped only when memory bounds are hit, and then the exact number is logged.
+database is locked, full or failing, rows stay in memory and are retried with backoff; after a
+few failed attempts, and at shutdown, they go to the journal on disk (`journal`), which the
+next start (or the first write that works again) replays. A damaged database file is moved
+aside with a timestamp and a new one is started. Rows are dropped only when the journal cannot
+be written either, and then the exact number is logged.
 
 Privacy: the raw chat key is never stored (salted HMAC instead) and phone and ID-card numbers
 are masked before a question is queued (`privacy`). Opening migrates the schema
@@ -30,9 +33,10 @@ import aiosqlite
 from policybot.config import private_file
 from policybot.model import QUERY_ID_PATTERN
 from policybot.storage.interface import QueryLog
+from policybot.storage.journal import Journal
 from policybot.storage.migrations import migrate
 from policybot.storage.privacy import hash_chat, mask_pii
-from policybot.storage.records import QueryRecord, now, timestamp
+from policybot.storage.records import LogHealth, QueryRecord, now, timestamp
 from policybot.storage.reports import SQLiteReports
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,7 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         retry_initial: float = 0.2,
         retry_max: float = 30.0,
         close_timeout: float = 10.0,
+        journal_after: int = 3,
     ) -> None:
         if not salt:
             raise ValueError("the query log needs a non-empty salt to hash chat ids")
@@ -85,6 +90,9 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.close_timeout = close_timeout
+        self.journal_after = max(1, journal_after)  # failed writes before rows go to the journal
+        self.journal = None if self.path == ":memory:" else Journal(Path(self.path + ".journal"))
+        self._journal_waiting = self.journal is not None  # the journal may hold rows to replay
         self._queue: collections.deque[_Op] = collections.deque()  # from record() & co
         self._pending: collections.deque[_Op] = collections.deque()  # taken by the writer, not yet written
         self._db: aiosqlite.Connection | None = None
@@ -101,6 +109,10 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         self.dropped = 0  # rows dropped since start (memory bounds, or unwritable at close)
         self.written = 0  # rows written since start
         self.transactions = 0  # write transactions committed since start
+        self.journaled = 0  # rows put in the journal since start
+        self.replayed = 0  # rows replayed from the journal since start
+        self.moved_aside: list[Path] = []  # damaged database files moved aside since start
+        self.last_error = ""  # the last write error, for staff
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -116,20 +128,87 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         if self.path != ":memory:":
             # 0600 in a 0700 folder; SQLite gives its -wal and -shm files the database's mode
             private_file(Path(self.path))
-        db = await self._connect()
-        try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            # WAL + NORMAL: durable against app crashes, fast commits
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await migrate(db)
-            # a separate reader never waits for the writer's transaction (WAL)
-            self._reader = db if self.path == ":memory:" else await self._connect()
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
+        self._db, self._reader = await self._open_files()
         self._closing = self._closed = False
+        async with self._write_lock:
+            await self._replay()
         self._task = asyncio.create_task(self._run(), name="querylog-writer")
+
+    async def _open_files(self) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
+        """(writer, reader) on a migrated database; a damaged file is moved aside first."""
+        for attempt in (1, 2):
+            db = await self._connect()
+            try:
+                await db.execute("PRAGMA journal_mode = WAL")
+                # WAL + NORMAL: durable against app crashes, fast commits
+                await db.execute("PRAGMA synchronous = NORMAL")
+                await migrate(db)
+                # a separate reader never waits for the writer's transaction (WAL)
+                reader = db if self.path == ":memory:" else await self._connect()
+                return db, reader
+            except sqlite3.DatabaseError as exc:
+                await db.close()
+                if attempt == 2 or not _damaged(exc) or self.path == ":memory:":
+                    raise
+                self._move_aside(exc)
+            except BaseException:
+                await db.close()
+                raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _move_aside(self, exc: Exception) -> None:
+        """The damaged file (and its WAL files) renamed with a timestamp; a new one is made."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        main = Path(self.path)
+        aside = main.with_name(f"{main.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(self.path + suffix)
+            if src.exists():
+                src.rename(Path(str(aside) + suffix))
+        private_file(main)
+        self.moved_aside.append(aside)
+        log.error("query log %s is damaged (%s): moved aside to %s; a new log is started", main, exc, aside.name)
+
+    async def _recover(self, exc: Exception) -> None:
+        """A write found the file damaged: move it aside and go on with a new one."""
+        db, reader = self._db, self._reader
+        for conn in {id(c): c for c in (reader, db) if c is not None}.values():
+            with contextlib.suppress(Exception):
+                await conn.close()
+        self._move_aside(exc)
+        self._db, self._reader = await self._open_files()
+
+    async def _replay(self) -> None:
+        """The journal's rows into the database, then an empty journal (caller holds the lock)."""
+        if self.journal is None or not self._journal_waiting:
+            return
+        ops = self.journal.read()
+        try:
+            for i in range(0, len(ops), 500):
+                await self._write(ops[i : i + 500])
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("query log: %d journal rows not replayed yet (%s)", len(ops), exc)
+            raise
+        self.journal.clear()
+        self._journal_waiting = False
+        if ops:
+            self.replayed += len(ops)
+            self.written += len(ops)
+            log.info("query log: %d rows replayed from the journal", len(ops))
+
+    def _to_journal(self, why: str) -> None:
+        """Everything held in memory into the journal (dropped, and said, if that fails too)."""
+        ops = [*self._pending, *self._queue]
+        if not ops:
+            return
+        self._pending.clear()
+        self._queue.clear()
+        if self.journal is not None and self.journal.append(ops):
+            self.journaled += len(ops)
+            self._journal_waiting = True
+            log.warning("query log: %d rows kept in the journal because %s", len(ops), why)
+        else:
+            self._drop(len(ops), why + ", and the journal is not writable")
 
     async def close(self) -> None:
         async with self._close_lock:  # a second close() waits for the first, then does nothing
@@ -153,10 +232,7 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         delay = self.retry_initial
         while not await self.flush():
             if time.monotonic() + delay > deadline:
-                lost = len(self._queue) + len(self._pending)
-                self._queue.clear()
-                self._pending.clear()
-                self._drop(lost, "the database stayed unwritable at close")
+                self._to_journal("the database stayed unwritable at close")
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry_max)
@@ -178,13 +254,16 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
     # -- queueing (never blocks, never raises) ------------------------------------------------
 
     def _enqueue(self, op: _Op) -> None:
-        if self._closed:
+        if self._closed:  # a late reply after shutdown: the next start replays it
+            if self.journal is not None and self.journal.append([op]):
+                self.journaled += 1
+                self._journal_waiting = True
+                return
             self._drop(1, "the log is closed")
             self._report_drops()
             return
         if len(self._queue) >= self.max_queue:
-            self._drop(1, "the queue is full")
-            return
+            self._to_journal("the queue is full")
         self._queue.append(op)
         if len(self._queue) >= self.batch_size:
             self._wakeup.set()
@@ -310,12 +389,23 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         if self._db is None:
             return not self.queued
         async with self._write_lock:
+            try:
+                await self._replay()
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(exc)
+                return False
             self._take()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(self.batch_size, len(self._pending)))]
                 try:
                     await self._write(batch)
                 except (sqlite3.Error, OSError) as exc:
+                    if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc) and self.path != ":memory:":
+                        try:
+                            await self._recover(exc)
+                            continue  # the same batch, into the new file
+                        except (sqlite3.Error, OSError) as again:
+                            exc = again
                     self._failed(exc)
                     return False
                 for _ in batch:
@@ -335,6 +425,10 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self._failures >= self.journal_after and not self._closing:
+            # a database that keeps failing: the rows wait on disk, not in memory
+            self._to_journal(f"the database failed {self._failures} times ({self.last_error})")
         delay = min(self.retry_initial * 2 ** (self._failures - 1), self.retry_max)
         self._retry_at = time.monotonic() + delay
         # first failure and then every 10th: a locked or full disk must not flood the log
@@ -347,6 +441,15 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
                 self._failures,
                 delay,
             )
+
+    def health(self) -> LogHealth:
+        return LogHealth(
+            queued=self.queued,
+            journal_rows=len(self.journal) if self.journal is not None and self._journal_waiting else 0,
+            failures=self._failures,
+            last_error=self.last_error if self._failures else "",
+            moved_aside=tuple(p.name for p in self.moved_aside),
+        )
 
     def _read_db(self) -> aiosqlite.Connection:
         if self._reader is None:
@@ -379,3 +482,12 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
                 raise
         log.info("query log purged %d queries older than %d days", queries, older_than_days)
         return queries
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Is the file damaged or not a database at all (as opposed to locked, full, read-only)?"""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
