@@ -49,6 +49,7 @@ class Config:
     staff_ids: frozenset[int] = frozenset()
     retention_days: int = 180
     reload_interval: float = 5.0  # seconds between checks of knowledge/ for edits; 0 = off
+    user_limit: int = 20  # questions per user per minute; 0 = no limit
     answer_threshold: float | None = None  # overrides knowledge/matching.yaml when set
     suggest_threshold: float | None = None
     margin: float | None = None
@@ -90,6 +91,7 @@ class Config:
             staff_ids=frozenset(staff),
             retention_days=_int(env, "POLICYBOT_RETENTION_DAYS", 180),
             reload_interval=reload_interval,
+            user_limit=_int(env, "POLICYBOT_USER_LIMIT", 20),
             answer_threshold=_float_or_none(env, "POLICYBOT_ANSWER_THRESHOLD"),
             suggest_threshold=_float_or_none(env, "POLICYBOT_SUGGEST_THRESHOLD"),
             margin=_float_or_none(env, "POLICYBOT_MARGIN"),

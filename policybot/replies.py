@@ -155,6 +155,11 @@ _TEXT: dict[str, dict[str, str]] = {
         LANG_HANS: "抱歉，我不认识这个命令。发送 /help 查看用法。",
         LANG_EN: "Sorry, I don't know that command. Send /help to see what I can do.",
     },
+    "slow_down": {
+        LANG_HANS: "您发得太快了，请过一分钟再问。紧急情况请立即拨打 120；心理危机求助请拨打 12356。",
+        LANG_EN: "You are sending messages very fast; please wait a minute before asking again. "
+        "In an emergency call 120 at once; for a psychological crisis call 12356.",
+    },
     "private_only": {
         LANG_HANS: "请在与我的私聊中使用这个命令。",
         LANG_EN: "Please use this command in a private chat with me.",

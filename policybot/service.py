@@ -121,6 +121,10 @@ class Service:
             )
         return Answer(result, reply, query_id, reply_lang)
 
+    def is_emergency(self, message: str) -> bool:
+        """Would this message get the emergency reply? (The safety net only: no scoring.)"""
+        return self._state.matcher.safety.detect(clean_text(message)[:MAX_QUERY_CHARS]).emergency
+
     def entry(self, entry_id: str, lang: str, query_id: str = "") -> Reply | None:
         kb = self.kb
         entry = kb.entries.get(entry_id)

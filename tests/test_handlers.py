@@ -586,6 +586,35 @@ async def test_lone_surrogates_and_control_characters_are_dropped_at_the_door(bo
     assert await bot.rows("SELECT text FROM queries") == [("怎么在网上预约挂号",)]
 
 
+# --- the per-user limit -----------------------------------------------------------------------
+
+
+async def test_one_resident_flooding_is_told_once_and_not_logged(bot: Bot) -> None:
+    for i in range(23):
+        await bot.say(f"怎么在网上预约挂号{i}")
+    # 20 answered; the 21st told to slow down; the 22nd and 23rd: nothing
+    texts = [s.text for s in bot.sent()]  # only the last update's messages are kept
+    assert texts == []
+    assert bot.app.bot_data.flood.held_back == 3
+    assert len(await bot.rows("SELECT * FROM queries")) == 20
+    # an emergency always gets through
+    await bot.say("我不想活了")
+    assert "12356" in bot.one().text
+    # another resident is not affected
+    await bot.say("怎么在网上预约挂号", user_id=2002)
+    assert "健康城市" in bot.one().text
+
+
+async def test_the_slow_down_reply_is_sent_once(bot: Bot) -> None:
+    replies_seen = []
+    for i in range(22):
+        await bot.say(f"门诊看病怎么报销{i}")
+        replies_seen.append([s.text for s in bot.sent()])
+    assert all(len(r) == 1 for r in replies_seen[:20])
+    assert replies_seen[20] == [replies.text("slow_down", LANG_HANS)]
+    assert replies_seen[21] == []
+
+
 # --- groups ---------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
+from policybot.bot.fairness import FloodGate
 from policybot.config import Config
 from policybot.model import LANG_EN, LANG_HANS, LANG_HANT
 from policybot.service import Service
@@ -21,6 +22,7 @@ class BotData:
     config: Config = field(default_factory=Config)
     service: Service | None = None  # None until post_init has run
     secret: bytes = b""  # the key that signs button data
+    flood: FloodGate = field(default_factory=lambda: FloodGate(0))  # set from the config at build
 
     def running(self) -> Service:
         """The service; only handlers and jobs call this, and they run after post_init."""

@@ -19,9 +19,10 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from policybot import replies
 from policybot.bot import callback_data, staff_commands
 from policybot.bot.context import BotApplication, BotContext, user_lang
+from policybot.bot.fairness import priority
 from policybot.bot.sending import send, send_reply
 from policybot.matching.normalise import detect_script
-from policybot.model import Reply
+from policybot.model import Reply, Status
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,27 @@ async def _answer(update: Update, context: BotContext, question: str) -> None:
     if chat is None:
         return
     lang = user_lang(update, context)
-    answer = context.bot_data.running().ask(question, chat=f"tg:{chat.id}", lang=lang, channel=CHANNEL)
+    service = context.bot_data.running()
+    user = update.effective_user
+    gate = context.bot_data.flood.check(user.id) if user is not None else "ok"
+    if gate != "ok" and not service.is_emergency(question):
+        # a flood: one "please slow down", then nothing; counted, never logged as questions
+        if gate == "warn":
+            await send(update, context, replies.simple("slow_down", lang), quote=_is_group(update))
+        return
+    answer = service.ask(question, chat=f"tg:{chat.id}", lang=lang, channel=CHANNEL)
     written = detect_script(question, default="")
     if written and context.user_data is not None:
         context.user_data.script = written
-    # Nothing is sent before the reply (no typing action): an emergency reply goes out at once.
+    # Nothing is sent before the reply (no typing action): an emergency reply goes out at once,
+    # past Telegram's bot-wide send limit that other chats' replies wait for.
     # Quote in groups (many people talk) and for edits (the answer belongs to the fixed text).
     quote = _is_group(update) or update.edited_message is not None
-    await send(update, context, answer.reply, quote=quote)
+    if answer.result.status is Status.EMERGENCY:
+        with priority():
+            await send(update, context, answer.reply, quote=quote)
+    else:
+        await send(update, context, answer.reply, quote=quote)
 
 
 def _mention_pattern(username: str) -> re.Pattern[str]:

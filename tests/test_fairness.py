@@ -1,0 +1,128 @@
+"""No chat waits on another: concurrent updates in per-chat order, emergencies first past the
+send limit, and a per-user limit on questions. Through the real Application with a fake Bot
+API transport (the end-to-end load test over HTTP is in tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+from telegram.request import BaseRequest, RequestData
+
+from policybot.bot.app import build_application, post_init, post_shutdown
+from policybot.bot.fairness import FloodGate
+from tests.test_handlers import BOT_ID, BOT_USERNAME, FakeTelegram, make_config
+
+CRISIS = "我不想活了"
+
+
+class SlowTelegram(BaseRequest):
+    """Answers like Telegram; replies to chats in `slow` take `delay` seconds. Records
+    (chat, text, seconds since creation) for every message sent."""
+
+    def __init__(self, slow: set[int] | None = None, delay: float = 0.0) -> None:
+        self.slow, self.delay = slow or set(), delay
+        self.sent: list[tuple[int, str, float]] = []
+        self.t0 = time.perf_counter()
+        self._ids = itertools.count(100)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout: Any = None, write_timeout: Any = None, connect_timeout: Any = None,
+                         pool_timeout: Any = None) -> tuple[int, bytes]:
+        name = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        bot = {"id": BOT_ID, "is_bot": True, "first_name": "Policy", "username": BOT_USERNAME}
+        result: Any = True
+        if name == "getMe":
+            result = bot
+        elif name == "sendMessage":
+            chat = int(params["chat_id"])
+            await asyncio.sleep(self.delay if chat in self.slow else 0)
+            self.sent.append((chat, str(params["text"]), time.perf_counter() - self.t0))
+            result = {"message_id": next(self._ids), "date": int(time.time()),
+                      "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"},
+                      "from": bot, "text": params["text"]}
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+
+def _update(n: int, user: int, text: str, app: Any) -> Update:
+    message = {"message_id": n, "date": int(time.time()), "chat": {"id": user, "type": "private"},
+               "from": {"id": user, "is_bot": False, "first_name": "居民", "language_code": "zh-hans"},
+               "text": text}
+    return Update.de_json({"update_id": n, "message": message}, app.bot)
+
+
+async def _started(tmp_path: Path, kb_dir: Path, fake: BaseRequest, **config: Any) -> Any:
+    cfg = make_config(tmp_path, kb_dir, **config)
+    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+    await app.initialize()
+    await post_init(app)
+    await app.start()
+    return app
+
+
+async def _stop(app: Any) -> None:
+    await app.stop()
+    await app.shutdown()
+    await post_shutdown(app)
+
+
+async def test_a_slow_chat_does_not_delay_others_and_each_chat_keeps_its_order(tmp_path: Path, kb_dir: Path) -> None:
+    fake = SlowTelegram(slow={1}, delay=0.3)
+    app = await _started(tmp_path, kb_dir, fake)
+    fake.t0 = time.perf_counter()
+    questions = ["怎么在网上预约挂号", "门诊看病怎么报销", "那住院费用怎么报销"]
+    for n, q in enumerate(questions, 1):
+        app.update_queue.put_nowait(_update(n, 1, q, app))  # the slow chat first
+    app.update_queue.put_nowait(_update(9, 2, "怎么在网上预约挂号", app))
+    await app.update_queue.join()
+    await _stop(app)
+    order = [chat for chat, _, _ in fake.sent]
+    assert order[0] == 2  # not behind chat 1's three slow replies
+    first_of_2 = next(t for chat, _, t in fake.sent if chat == 2)
+    assert first_of_2 < 0.3
+    texts_of_1 = [text for chat, text, _ in fake.sent if chat == 1]
+    assert "健康城市" in texts_of_1[0] and "门诊费用" in texts_of_1[1] and "出院时" in texts_of_1[2]
+
+
+async def test_an_emergency_goes_out_first_past_the_send_limit(tmp_path: Path, kb_dir: Path) -> None:
+    fake = SlowTelegram()
+    app = await _started(tmp_path, kb_dir, fake)  # Telegram's limit: 30 messages a second
+    fake.t0 = time.perf_counter()
+    backlog = 75  # 2.5 s of sending for everyone else
+    for n in range(backlog):
+        app.update_queue.put_nowait(_update(n + 1, 1000 + n, "怎么在网上预约挂号", app))
+    app.update_queue.put_nowait(_update(999, 42, CRISIS, app))
+    await app.update_queue.join()
+    await _stop(app)
+    crisis_at = next(t for chat, _, t in fake.sent if chat == 42)
+    last_at = max(t for chat, _, t in fake.sent if chat != 42)
+    assert len(fake.sent) == backlog + 1
+    assert "12356" in next(text for chat, text, _ in fake.sent if chat == 42)
+    assert crisis_at < 1.0 < last_at
+    later = [t for chat, _, t in fake.sent if chat != 42 and t > crisis_at]
+    assert len(later) >= backlog - 35  # queued before it, sent after it
+
+
+def test_flood_gate_window() -> None:
+    gate = FloodGate(3, window=60)
+    assert [gate.check(7, now=t) for t in (0, 1, 2, 3, 4)] == ["ok", "ok", "ok", "warn", "drop"]
+    assert gate.check(8, now=5) == "ok"  # per user
+    assert gate.check(7, now=61) == "ok"  # the oldest left the window
+    assert gate.held_back == 2
+    assert FloodGate(0).check(7) == "ok"  # 0 = no limit
