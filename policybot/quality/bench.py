@@ -411,9 +411,10 @@ def render(results: dict[str, Any], checks: list[tuple[Target, float | None]], r
         if "lag_max_ms" in ours:
             lines += [
                 "",
-                f"The event loop stays free: a 1 ms ticker on policybot's loop, in a second pass of the "
-                f"same messages, woke at most {ours['lag_max_ms']:.1f} ms late "
-                f"(p99 {ours['lag_p99_ms']:.1f} ms): the longest any chat waited on another's question.",
+                f"The event loop stays free: in a second pass, the same messages arriving at "
+                f"{ours.get('lag_rate', 0):,.0f} a second, a 1 ms ticker on policybot's loop woke at most "
+                f"{ours['lag_max_ms']:.1f} ms late (p99 {ours['lag_p99_ms']:.1f} ms): the longest a new "
+                "message, a crisis say, waited on other chats' work.",
             ]
     lines += ["", "## Targets", "", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     for t, v in checks:
