@@ -155,6 +155,10 @@ _TEXT: dict[str, dict[str, str]] = {
         LANG_HANS: "抱歉，我不认识这个命令。发送 /help 查看用法。",
         LANG_EN: "Sorry, I don't know that command. Send /help to see what I can do.",
     },
+    "not_yours": {
+        LANG_HANS: "这些按钮只有提问的居民本人可以使用。您可以用 /ask 提出自己的问题。",
+        LANG_EN: "Only the resident who asked can use these buttons. Ask your own question with /ask.",
+    },
     "slow_down": {
         LANG_HANS: "您发得太快了，请过一分钟再问。紧急情况请立即拨打 120；心理危机求助请拨打 12356。",
         LANG_EN: "You are sending messages very fast; please wait a minute before asking again. "

@@ -144,9 +144,10 @@ class Service:
             self.querylog.choice(query_id, entry_id)
         return reply
 
-    def feedback(self, query_id: str, helpful: bool, lang: str) -> Reply:
+    def feedback(self, query_id: str, helpful: bool, lang: str, entry_id: str) -> Reply:
+        """A rating of the entry the resident was shown, as the answer to `query_id`."""
         if self.querylog is not None:
-            self.querylog.feedback(query_id, helpful)
+            self.querylog.feedback(query_id, helpful, entry_id)
         return replies.simple("thanks_helpful" if helpful else "thanks_unhelpful", lang)
 
     def press(self, button: Button, lang: str) -> Reply | None:
@@ -160,9 +161,12 @@ class Service:
         if button.action in (replies.ACT_HELPFUL, replies.ACT_UNHELPFUL):
             if button.arg not in kb.entries:
                 return None  # feedback on an answer that no longer exists tells editors nothing
-            return self.feedback(button.query_id, button.action == replies.ACT_HELPFUL, lang)
+            if not button.query_id:
+                return None  # a button from before browsing was rated: nothing to attach it to
+            return self.feedback(button.query_id, button.action == replies.ACT_HELPFUL, lang, button.arg)
         if button.action == replies.ACT_ENTRY:
-            return self.entry(button.arg, lang)
+            # an entry reached by browsing: its rating buttons carry an id of this view
+            return self.entry(button.arg, lang, new_query_id())
         if button.action == replies.ACT_TOPICS:
             return replies.topics(kb, lang)
         if button.action == replies.ACT_CATEGORY:

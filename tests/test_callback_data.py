@@ -93,3 +93,15 @@ def test_data_signed_with_another_secret_is_refused() -> None:
 def test_tampered_argument_is_refused() -> None:
     data = callback_data.encode(Button("x", replies.ACT_PICK, "flu-vaccine", "abc"), SECRET)
     assert callback_data.decode(data.replace("flu-vaccine", "hpv-vaccine"), SECRET) is None
+
+
+def test_ratings_and_choices_are_signed_for_the_resident_they_were_sent_to():
+    secret = callback_data.derive_secret("s")
+    for action, arg in ((replies.ACT_HELPFUL, "card"), (replies.ACT_PICK, "card"), (replies.ACT_NONE, "")):
+        data = callback_data.encode(Button("x", action, arg, "abc123"), secret, owner=1001)
+        assert callback_data.decode(data, secret, 1001) == Button("", action, arg, "abc123")
+        assert callback_data.decode(data, secret, 2002) is None  # someone else's
+        assert callback_data.decode(data, secret) is None
+    # browsing is anyone's
+    data = callback_data.encode(Button("x", replies.ACT_ENTRY, "card"), secret, owner=1001)
+    assert callback_data.decode(data, secret, 2002) == Button("", replies.ACT_ENTRY, "card")

@@ -96,11 +96,11 @@ class Sent:
     params: dict[str, Any]
     buttons: list[list[tuple[str, str]]] = field(default_factory=list)  # (label, callback data)
 
-    def decoded(self, secret: bytes) -> list[Button]:
+    def decoded(self, secret: bytes, owner: int = USER_ID) -> list[Button]:
         out = []
         for row in self.buttons:
             for label, data in row:
-                button = callback_data.decode(data, secret)
+                button = callback_data.decode(data, secret, owner)
                 assert button is not None, data
                 out.append(Button(label, button.action, button.arg, button.query_id))
         return out
@@ -192,7 +192,8 @@ class Bot:
     async def say(self, text: str, **kwargs: Any) -> None:
         await self.feed({"message": self.message(text, **kwargs)})
 
-    async def press(self, data: str, *, user_id: int = USER_ID, lang: str = "zh-hans") -> None:
+    async def press(self, data: str, *, user_id: int = USER_ID, lang: str = "zh-hans", chat_id: int | None = None) -> None:
+        chat = user_id if chat_id is None else chat_id
         await self.feed(
             {
                 "callback_query": {
@@ -203,7 +204,7 @@ class Bot:
                     "message": {
                         "message_id": 77,
                         "date": int(dt.datetime.now().timestamp()),
-                        "chat": {"id": user_id, "type": "private"},
+                        "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup", "title": "居民群"},
                         "from": {"id": BOT_ID, "is_bot": True, "first_name": "Policy"},
                         "text": "…",
                     },
@@ -211,9 +212,9 @@ class Bot:
             }
         )
 
-    async def press_label(self, sent: Sent, label: str) -> None:
+    async def press_label(self, sent: Sent, label: str, **who: Any) -> None:
         data = next(d for row in sent.buttons for lbl, d in row if lbl == label)
-        await self.press(data)
+        await self.press(data, **who)
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
         querylog = self.service.querylog
@@ -446,6 +447,59 @@ async def test_ambiguous_question_then_pick(bot: Bot) -> None:
     # the answer's feedback belongs to the same logged question
     assert {b.query_id for b in answer.decoded(bot.secret) if b.action == replies.ACT_HELPFUL} == {query_id}
     assert await bot.rows("SELECT query_id, entry_id FROM choices") == [(query_id, "adult-vaccine-booking")]
+
+
+async def test_a_rating_stays_with_the_entry_it_was_given_on(bot: Bot) -> None:
+    await bot.say("打疫苗要预约吗")
+    did_you_mean = bot.one()
+    ((query_id,),) = await bot.rows("SELECT query_id FROM queries")
+    await bot.press_label(did_you_mean, "儿童疫苗接种怎么预约？")
+    child = bot.one()
+    await bot.press_label(child, "👎 没帮助")
+    # then another entry from the same "did you mean": the 👎 is not charged to it
+    await bot.press_label(did_you_mean, "成人疫苗接种怎么预约？")
+    adult = bot.one()
+    await bot.press_label(adult, "👍 有帮助")
+    assert await bot.rows("SELECT query_id, entry_id, helpful FROM feedback ORDER BY entry_id") == [
+        (query_id, "adult-vaccine-booking", 1),
+        (query_id, "child-vaccine-booking", 0),
+    ]
+
+
+async def test_only_the_resident_who_asked_can_rate_or_choose(bot: Bot) -> None:
+    group = {"chat_id": GROUP_ID}
+    await bot.say(f"@{BOT_USERNAME} 打疫苗要预约吗", **group)
+    did_you_mean = bot.one()
+    other = {"user_id": 2002, "chat_id": GROUP_ID}
+    await bot.press_label(did_you_mean, "都不是", **other)
+    # told privately (an alert on the button), nothing posted to the group, nothing recorded
+    assert bot.methods() == ["answerCallbackQuery"]
+    (_, alert), = bot.fake.calls
+    assert alert["text"] == replies.text("not_yours", LANG_HANS) and alert["show_alert"] is True
+    await bot.press_label(did_you_mean, "成人疫苗接种怎么预约？", chat_id=GROUP_ID)  # the asker
+    answer = bot.one()
+    await bot.press_label(answer, "👍 有帮助", **other)
+    assert bot.methods() == ["answerCallbackQuery"]
+    await bot.press_label(answer, "👎 没帮助", chat_id=GROUP_ID)
+    assert await bot.rows("SELECT entry_id, helpful FROM feedback") == [("adult-vaccine-booking", 0)]
+    assert await bot.rows("SELECT entry_id FROM choices") == [("adult-vaccine-booking",)]
+    # browsing buttons are anyone's
+    await bot.say("/topics", **group)
+    await bot.press_label(bot.one(), "医保与报销", **other)
+    assert "医保与报销" in bot.one().text
+
+
+async def test_an_entry_reached_by_browsing_can_be_rated(bot: Bot) -> None:
+    await bot.say("/topics")
+    await bot.press_label(bot.one(), "医保与报销")
+    await bot.press_label(bot.one(), "住院费用怎么报销？")
+    entry = bot.one()
+    await bot.press_label(entry, "👍 有帮助")
+    assert bot.one().text == replies.text("thanks_helpful", LANG_HANS)
+    ((view_id, entry_id, helpful),) = await bot.rows("SELECT query_id, entry_id, helpful FROM feedback")
+    assert (entry_id, helpful) == ("inpatient-reimbursement", 1)
+    assert await bot.rows("SELECT * FROM queries") == []  # browsing is not a question
+    assert len(view_id) == 10
 
 
 async def test_none_of_these(bot: Bot) -> None:

@@ -26,7 +26,7 @@ async def test_each_question_logged_exactly_once(kdir, tmp_path):
     await log.open()
     s = Service(load(kdir).kb, log, knowledge_dir=kdir)
     a = s.ask("HPV疫苗免费吗？我的电话13812345678", chat="tg:42", lang="zh-Hans", channel="telegram")
-    s.feedback(a.query_id, False, "zh-Hans")
+    s.feedback(a.query_id, False, "zh-Hans", a.result.entry_id or "hpv-vaccine")
     await log.close()
     db = sqlite3.connect(tmp_path / "q.db")
     rows = db.execute("SELECT query_id, text, status, entry_id, chat_hash FROM queries").fetchall()

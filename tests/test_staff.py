@@ -70,10 +70,10 @@ async def fill(path: Path) -> None:
             ]
         ):
             qlog.record(rec(i, text, status, entry, days_ago))
-        qlog.feedback("r000000000", True)
-        qlog.feedback("r000000001", False)
-        qlog.feedback("r000000003", False)
-        qlog.feedback("r000000004", False)
+        qlog.feedback("r000000000", True, "outpatient")
+        qlog.feedback("r000000001", False, "outpatient")
+        qlog.feedback("r000000003", False, "inpatient")
+        qlog.feedback("r000000004", False, "inpatient")
         qlog.choice("r000000011", None)  # "报销": none of these
 
 

@@ -188,7 +188,10 @@ async def test_v1_database_is_upgraded_in_place(db_path: Path) -> None:
     with sqlite3.connect(db_path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         got = db.execute("SELECT query_id, text, channel FROM queries ORDER BY query_id").fetchall()
-        assert db.execute("SELECT * FROM feedback").fetchall() == [("old1", 0, "2020-01-01 00:00:01.000")]
+        # an old rating is kept, on the entry its question resolved to ('' for none)
+        assert db.execute("SELECT query_id, entry_id, helpful, at FROM feedback").fetchall() == [
+            ("old1", "", 0, "2020-01-01 00:00:01.000")
+        ]
         assert db.execute("SELECT count(*) FROM staff_attempts").fetchone()[0] == 0
     # the old row is kept, the new column got its default for it
     assert got == [("old1", "旧问题", "telegram"), ("q000000001", "医保卡怎么办理", "telegram")]
@@ -263,7 +266,7 @@ async def test_close_flushes_queue(db_path: Path) -> None:
     await qlog.open()
     for i in range(7):
         qlog.record(make(i))
-    qlog.feedback("q000000001", True)
+    qlog.feedback("q000000001", True, "card")
     await qlog.close()
     assert count(db_path) == 7
     assert count(db_path, "feedback") == 1
@@ -297,7 +300,7 @@ async def test_record_never_raises(db_path: Path, caplog) -> None:
     async with SQLiteQueryLog(db_path, SALT) as qlog:
         qlog.record(None)  # type: ignore[arg-type]
         qlog.record(make(1, at="not a date"))  # type: ignore[arg-type]
-        qlog.feedback(None, True)  # type: ignore[arg-type]
+        qlog.feedback(None, True, "card")  # type: ignore[arg-type]
     assert "could not queue" in caplog.text
 
 
@@ -352,7 +355,7 @@ async def test_write_errors_are_retried_without_loss_or_duplicates(
     monkeypatch.setattr(qlog, "_write", flaky_write)
     for i in range(25):
         qlog.record(make(i))
-    qlog.feedback("q000000003", False)
+    qlog.feedback("q000000003", False, "card")
     qlog.choice("q000000004", None)
     qlog.staff_attempt("tg:1", "/stats")
     await wait_for(lambda: qlog.queued == 0)
@@ -479,24 +482,30 @@ async def test_feedback_and_choice_are_recorded_against_the_query(db_path: Path)
         qlog.record(make(1, entry_id="card"))
         qlog.record(make(2, status="ambiguous", entry_id=None, candidates=("a", "b"), text="报销"))
         qlog.record(make(3, status="ambiguous", entry_id=None, candidates=("a",), text="宠物医保"))
-        qlog.feedback("q000000001", False)
-        qlog.feedback("q000000001", True)  # changed mind: the latest counts
-        qlog.choice("q000000002", "b")
-        qlog.feedback("q000000002", False)
+        qlog.feedback("q000000001", False, "card")
+        qlog.feedback("q000000001", True, "card")  # changed mind: the latest counts
+        qlog.feedback("q000000002", False, "a")  # rated "a" first ...
+        qlog.choice("q000000002", "b")  # ... then picked "b" from the same "did you mean"
+        qlog.feedback("q000000002", False, "b")
         qlog.choice("q000000003", None)
-        qlog.feedback("bad id; DROP", True)  # malformed ids from callback data are ignored
+        qlog.feedback("bad id; DROP", True, "card")  # malformed ids from callback data are ignored
+        qlog.feedback("q000000001", True, "no such; id")
+        qlog.feedback("v000000009", True, "card")  # an entry reached by browsing
         await qlog.flush()
         stats = await qlog.stats(NOW - dt.timedelta(days=1))
         groups = await qlog.unanswered_groups(NOW - dt.timedelta(days=1))
-    assert rows(db_path, "SELECT query_id, helpful FROM feedback ORDER BY 1") == [
-        ("q000000001", 1),
-        ("q000000002", 0),
+    assert rows(db_path, "SELECT query_id, entry_id, helpful FROM feedback ORDER BY 1, 2") == [
+        ("q000000001", "card", 1),
+        ("q000000002", "a", 0),  # the rating stays with the entry it was given on
+        ("q000000002", "b", 0),
+        ("v000000009", "card", 1),
     ]
     assert rows(db_path, "SELECT query_id, entry_id FROM choices ORDER BY 1") == [
         ("q000000002", "b"),
         ("q000000003", None),
     ]
-    assert (stats.helpful, stats.unhelpful, stats.chose_entry, stats.chose_none) == (1, 1, 1, 1)
+    # ratings of questions in the period (the browsed entry's rating has no question)
+    assert (stats.helpful, stats.unhelpful, stats.chose_entry, stats.chose_none) == (1, 2, 1, 1)
     by_id = {e.entry_id: e for e in stats.entries}
     assert (by_id["card"].count, by_id["card"].helpful) == (1, 1)
     assert (by_id["b"].count, by_id["b"].unhelpful, by_id["b"].helpful_rate) == (1, 1, 0.0)
@@ -581,14 +590,15 @@ async def test_purge_removes_old_queries_with_their_feedback(db_path: Path) -> N
     async with SQLiteQueryLog(db_path, SALT) as qlog:
         qlog.record(make(1, at=old))
         qlog.record(make(2))
-        qlog.feedback("q000000001", True)  # stamped now, but its query goes
-        qlog.feedback("q000000002", True)
+        qlog.feedback("q000000001", True, "card")  # stamped now, but its query goes
+        qlog.feedback("q000000002", True, "card")
+        qlog.feedback("v000000009", True, "card")  # browsing: kept until it is old itself
         qlog.choice("q000000001", "x")
         await qlog.flush()
         assert await qlog.purge(30) == 1
         assert await qlog.purge(30) == 0
     assert rows(db_path, "SELECT query_id FROM queries") == [("q000000002",)]
-    assert rows(db_path, "SELECT query_id FROM feedback") == [("q000000002",)]
+    assert rows(db_path, "SELECT query_id FROM feedback ORDER BY 1") == [("q000000002",), ("v000000009",)]
     assert count(db_path, "choices") == 0
 
 

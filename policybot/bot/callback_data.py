@@ -38,6 +38,8 @@ ACTIONS_BY_CODE = {code: action for action, code in CODES.items()}
 MAX_ID_CHARS = 40  # an entry or category id longer than this would not fit with a query id
 
 _NEEDS_QUERY = {replies.ACT_PICK, replies.ACT_NONE}  # a choice without its query means nothing
+# buttons that record something: only the resident they were sent to may press them
+OWNED = {replies.ACT_PICK, replies.ACT_NONE, replies.ACT_HELPFUL, replies.ACT_UNHELPFUL}
 
 
 def _valid_id(value: str) -> bool:
@@ -74,22 +76,30 @@ def _mac(body: str, secret: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode()[:MAC_CHARS]
 
 
-def encode(button: Button, secret: bytes) -> str:
-    """Callback data for `button`; ValueError if it is not a valid button or would exceed 64 bytes."""
+def _signed(body: str, action: str, owner: int | None) -> str:
+    # a button that records something is signed for the resident it was sent to: their user
+    # id is in the MAC, not in the data, so another presser's MAC never matches
+    return f"{body}{SEP}{owner}" if action in OWNED and owner is not None else body
+
+
+def encode(button: Button, secret: bytes, owner: int | None = None) -> str:
+    """Callback data for `button`, sent to the Telegram user `owner`; ValueError if it is not
+    a valid button or would exceed 64 bytes."""
     code = CODES.get(button.action)
     if code is None:
         raise ValueError(f"unknown button action {button.action!r}")
     if not _valid_arg(button.action, button.arg) or not _valid_query_id(button.action, button.query_id):
         raise ValueError(f"button fields not encodable: {button!r}")
     body = SEP.join((code, button.arg, button.query_id))
-    data = body + SEP + _mac(body, secret)
+    data = body + SEP + _mac(_signed(body, button.action, owner), secret)
     if len(data.encode()) > MAX_BYTES:
         raise ValueError(f"callback data would be {len(data.encode())} bytes (max {MAX_BYTES})")
     return data
 
 
-def decode(data: object, secret: bytes) -> Button | None:
-    """The button behind `data`, or None when it is malformed, unknown or not signed by us.
+def decode(data: object, secret: bytes, presser: int | None = None) -> Button | None:
+    """The button behind `data` pressed by the Telegram user `presser`, or None when it is
+    malformed, unknown, not signed by us, or (a rating or a choice) not the presser's own.
 
     The label is not part of the data, so the returned Button has an empty label.
     """
@@ -100,9 +110,9 @@ def decode(data: object, secret: bytes) -> Button | None:
         return None
     code, arg, query_id, mac = parts
     body = SEP.join((code, arg, query_id))
-    if not hmac.compare_digest(mac.encode(), _mac(body, secret).encode()):
-        return None
     action = ACTIONS_BY_CODE.get(code)
-    if action is None or not _valid_arg(action, arg) or not _valid_query_id(action, query_id):
+    if action is None or not hmac.compare_digest(mac.encode(), _mac(_signed(body, action, presser), secret).encode()):
+        return None
+    if not _valid_arg(action, arg) or not _valid_query_id(action, query_id):
         return None
     return Button("", action, arg, query_id)

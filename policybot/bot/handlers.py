@@ -8,6 +8,7 @@ semantics are `Service.press`, as in the console; the staff commands are in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
@@ -194,12 +195,19 @@ async def on_callback(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None:
         return
+    button = callback_data.decode(query.data, context.bot_data.secret, query.from_user.id)
+    lang = user_lang(update, context)
+    group = query.message is not None and query.message.chat.type != ChatType.PRIVATE
+    if button is None and group:
+        # most likely another resident's rating or choice: told to the presser alone (nothing
+        # is posted to the group, nothing recorded)
+        with contextlib.suppress(TelegramError):
+            await query.answer(replies.text("not_yours", lang), show_alert=True)
+        return
     try:
         await query.answer()  # always, first: it stops the spinner on the resident's button
     except TelegramError as exc:  # e.g. the query is too old; the reply below still helps
         log.info("could not answer callback query: %s", exc)
-    button = callback_data.decode(query.data, context.bot_data.secret)
-    lang = user_lang(update, context)
     reply: Reply | None = None
     if button is not None and button.action == replies.ACT_LANG:
         if context.user_data is not None:
@@ -211,7 +219,7 @@ async def on_callback(update: Update, context: BotContext) -> None:
     if reply is None:
         reply = replies.simple("expired", lang)
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    await send_reply(context.bot, chat_id, reply, context.bot_data.secret)
+    await send_reply(context.bot, chat_id, reply, context.bot_data.secret, owner=query.from_user.id)
 
 
 # --- errors ---------------------------------------------------------------------------------

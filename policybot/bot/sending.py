@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE = int(MessageLimit.MAX_TEXT_LENGTH)
 
 
-def keyboard(buttons: Sequence[Sequence[Button]], secret: bytes) -> InlineKeyboardMarkup | None:
+def keyboard(buttons: Sequence[Sequence[Button]], secret: bytes, owner: int | None = None) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
     for row in buttons:
         out = []
         for button in row:
             try:
-                out.append(InlineKeyboardButton(button.label, callback_data=callback_data.encode(button, secret)))
+                out.append(InlineKeyboardButton(button.label, callback_data=callback_data.encode(button, secret, owner)))
             except ValueError:
                 # an id too long for 64 bytes is the knowledge editor's problem; the reply still goes out
                 log.warning("button left out: %s/%s does not fit callback data", button.action, button.arg)
@@ -104,10 +104,11 @@ async def send_reply(
     secret: bytes,
     *,
     reply_to: int | None = None,
+    owner: int | None = None,
 ) -> list[Message]:
     """Send `reply`, split on paragraph boundaries when over the limit; buttons go on the last
-    part, the quote (if any) on the first."""
-    markup = keyboard(reply.buttons, secret)
+    part, the quote (if any) on the first. Rating and choice buttons are signed for `owner`."""
+    markup = keyboard(reply.buttons, secret, owner)
     parts = split_message(reply.html)
     sent: list[Message] = []
     for i, part in enumerate(parts):
@@ -131,4 +132,6 @@ async def send(update: Update, context: BotContext, reply: Reply, *, quote: bool
         return
     message = update.effective_message
     reply_to = message.message_id if quote and message is not None else None
-    await send_reply(context.bot, chat.id, reply, context.bot_data.secret, reply_to=reply_to)
+    user = update.effective_user
+    await send_reply(context.bot, chat.id, reply, context.bot_data.secret, reply_to=reply_to,
+                     owner=user.id if user is not None else None)

@@ -50,7 +50,8 @@ class QueryLog(QueryReader):
         """Queue a question; never blocks, never raises."""
 
     @abc.abstractmethod
-    def feedback(self, query_id: str, helpful: bool) -> None: ...
+    def feedback(self, query_id: str, helpful: bool, entry_id: str) -> None:
+        """A rating of `entry_id` as the answer to `query_id` (a question, or a browsing view)."""
 
     @abc.abstractmethod
     def choice(self, query_id: str, entry_id: str | None) -> None:

@@ -85,6 +85,39 @@ MIGRATIONS: tuple[str, ...] = (
         LEFT JOIN choices c ON c.query_id = q.query_id
         LEFT JOIN feedback f ON f.query_id = q.query_id;
     """,
+    # 5: a rating belongs to the entry it was given on (a resident may rate one entry, then
+    # pick another), and entries reached by browsing are rated too (their query_id is the id
+    # of that view, with no row in queries)
+    """
+    CREATE TABLE feedback_v5 (
+        query_id TEXT NOT NULL,            -- the question, or the view of a browsed entry
+        entry_id TEXT NOT NULL,            -- the entry the rating was given on
+        helpful  INTEGER NOT NULL,
+        at       TEXT NOT NULL,
+        PRIMARY KEY (query_id, entry_id)   -- latest rating per question and entry
+    );
+    INSERT INTO feedback_v5 (query_id, entry_id, helpful, at)
+        SELECT f.query_id,
+               coalesce(CASE WHEN c.query_id IS NOT NULL THEN c.entry_id ELSE q.entry_id END, ''),
+               f.helpful, f.at
+        FROM feedback f
+        LEFT JOIN queries q ON q.query_id = f.query_id
+        LEFT JOIN choices c ON c.query_id = f.query_id;
+    DROP VIEW query_log;
+    DROP TABLE feedback;
+    ALTER TABLE feedback_v5 RENAME TO feedback;
+    CREATE INDEX feedback_entry_at ON feedback(entry_id, at);
+    CREATE VIEW query_log AS
+        SELECT q.query_id, q.at, q.channel, q.lang, q.text, q.normalised, q.status, q.entry_id,
+               round(q.score, 1) AS score, q.candidates,
+               c.query_id IS NOT NULL AS chose, c.entry_id AS chosen_entry,
+               f.helpful, round(q.latency_ms, 1) AS latency_ms, q.kb_version,
+               q.kinds AS emergency_kinds, q.risk AS risk_words
+        FROM queries q
+        LEFT JOIN choices c ON c.query_id = q.query_id
+        LEFT JOIN feedback f ON f.query_id = q.query_id
+             AND f.entry_id = (CASE WHEN c.query_id IS NOT NULL THEN c.entry_id ELSE q.entry_id END);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -80,7 +80,7 @@ class SQLiteReports(QueryReader):
                 f"SELECT {_RESOLVED} AS entry, count(*), coalesce(sum(f.helpful = 1), 0),"  # noqa: S608 (_RESOLVED is a constant)
                 " coalesce(sum(f.helpful = 0), 0)"
                 " FROM queries q LEFT JOIN choices c ON c.query_id = q.query_id"
-                " LEFT JOIN feedback f ON f.query_id = q.query_id"
+                f" LEFT JOIN feedback f ON f.query_id = q.query_id AND f.entry_id = {_RESOLVED}"
                 f" WHERE q.at >= ? AND {_RESOLVED} IS NOT NULL GROUP BY entry ORDER BY count(*) DESC, entry",
                 (lo,),
             )

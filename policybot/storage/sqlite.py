@@ -31,7 +31,7 @@ from typing import Any
 import aiosqlite
 
 from policybot.config import private_file
-from policybot.model import QUERY_ID_PATTERN
+from policybot.model import ID_PATTERN, QUERY_ID_PATTERN
 from policybot.storage.interface import QueryLog
 from policybot.storage.journal import Journal
 from policybot.storage.migrations import migrate
@@ -51,8 +51,8 @@ _SQL = {
     ),
     # latest feedback/choice per query wins, also when a batch is retried
     "feedback": (
-        "INSERT INTO feedback (query_id, helpful, at) VALUES (?,?,?) ON CONFLICT(query_id) DO UPDATE"
-        " SET helpful = excluded.helpful, at = excluded.at WHERE excluded.at >= feedback.at"
+        "INSERT INTO feedback (query_id, entry_id, helpful, at) VALUES (?,?,?,?) ON CONFLICT(query_id, entry_id)"
+        " DO UPDATE SET helpful = excluded.helpful, at = excluded.at WHERE excluded.at >= feedback.at"
     ),
     "choice": (
         "INSERT INTO choices (query_id, entry_id, at) VALUES (?,?,?) ON CONFLICT(query_id) DO UPDATE"
@@ -307,11 +307,11 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         except Exception:
             log.exception("query log: could not queue a record")
 
-    def feedback(self, query_id: str, helpful: bool) -> None:
+    def feedback(self, query_id: str, helpful: bool, entry_id: str) -> None:
         try:
             # callback data comes from the client: keep only well-formed ids
-            if QUERY_ID_PATTERN.match(query_id):
-                self._enqueue(("feedback", (query_id, 1 if helpful else 0, timestamp(now()))))
+            if QUERY_ID_PATTERN.match(query_id) and ID_PATTERN.match(entry_id):
+                self._enqueue(("feedback", (query_id, entry_id, 1 if helpful else 0, timestamp(now()))))
         except Exception:
             log.exception("query log: could not queue feedback")
 
@@ -466,14 +466,15 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
             db = self._db
             await db.execute("BEGIN IMMEDIATE")
             try:
-                cur = await db.execute("DELETE FROM queries WHERE at < ?", (cutoff,))
-                queries = cur.rowcount
-                # feedback/choices of purged queries, and orphans older than the cutoff
+                # feedback and choices older than the cutoff or of the queries purged now (ratings of
+                # browsed entries have no query: only their age counts)
                 for table in ("feedback", "choices"):
                     await db.execute(
-                        f"DELETE FROM {table} WHERE at < ? OR query_id NOT IN (SELECT query_id FROM queries)",  # noqa: S608 (table is one of two names above)
-                        (cutoff,),
+                        f"DELETE FROM {table} WHERE at < ? OR query_id IN (SELECT query_id FROM queries WHERE at < ?)",  # noqa: S608 (table is one of two names above)
+                        (cutoff, cutoff),
                     )
+                cur = await db.execute("DELETE FROM queries WHERE at < ?", (cutoff,))
+                queries = cur.rowcount
                 await db.execute("DELETE FROM staff_attempts WHERE at < ?", (cutoff,))
                 await db.commit()
             except BaseException:

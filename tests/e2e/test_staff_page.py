@@ -87,7 +87,7 @@ async def _fill(path: Path) -> None:
                 )
             )
             if helpful is not None:
-                qlog.feedback(qid, helpful)
+                qlog.feedback(qid, helpful, entry or "none")
 
 
 def _free_port() -> int:
