@@ -229,6 +229,25 @@ def cmd_suggest(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def cmd_staff_password(args: argparse.Namespace, cfg: Config) -> int:
+    import getpass
+
+    from policybot.staff.web import PASSWORD_HASH_VAR, hash_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("staff page password: ")
+        if getpass.getpass("again: ") != password:
+            print("the two passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    if len(password) < 12:
+        print("use at least 12 characters", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{PASSWORD_HASH_VAR}={hash_password(password)}")
+    return EXIT_OK
+
+
 def cmd_staff_web(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.staff.web import serve
 
@@ -347,9 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--similarity", type=float, default=70.0, help="grouping similarity 0-100 (default 70)")
 
-    p = command("staff-web", cmd_staff_web, "serve the query log read-only with Datasette")
+    p = command("staff-password", cmd_staff_password, "make the staff page's password hash (a line for .env)")
+    p.add_argument("--stdin", action="store_true", help="read the password from standard input")
+
+    p = command("staff-web", cmd_staff_web, "serve the query log read-only with Datasette, behind the staff login")
     db_opt(p)
-    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (keep it local; put auth in front)")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (put TLS in front to reach it from elsewhere)")
     p.add_argument("--port", type=int, default=8001)
     p.add_argument("--metadata", default=str(STAFF_METADATA), help="Datasette metadata (default staff/metadata.yml)")
     p.add_argument(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import io
 import json
 import re
 import sqlite3
@@ -414,6 +415,38 @@ def test_datasette_command_is_read_only() -> None:
 def test_staff_web_without_db(tmp_path: Path, capsys) -> None:
     assert run("staff-web", "--db", str(tmp_path / "none.sqlite3")) == 1
     assert "no query log" in capsys.readouterr().err
+
+
+def test_staff_web_refuses_to_start_without_a_login(tmp_path: Path, monkeypatch, capsys) -> None:
+    db = tmp_path / "log.sqlite3"
+    sqlite3.connect(db).close()
+    monkeypatch.delenv("POLICYBOT_STAFF_PASSWORD_HASH", raising=False)
+    assert run("staff-web", "--db", str(db)) == 2
+    assert "POLICYBOT_STAFF_PASSWORD_HASH" in capsys.readouterr().err
+
+
+def test_staff_password_makes_a_hash_the_login_accepts(monkeypatch, capsys) -> None:
+    from datasette_auth_passwords.utils import verify_password
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long staff password\n"))
+    assert run("staff-password", "--stdin") == 0
+    line = capsys.readouterr().out.strip()
+    name, _, value = line.partition("=")
+    assert name == "POLICYBOT_STAFF_PASSWORD_HASH" and verify_password("a long staff password", value)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert run("staff-password", "--stdin") == 2
+    assert "12 characters" in capsys.readouterr().err
+
+
+def test_every_table_is_closed_and_the_instance_needs_the_staff_login() -> None:
+    data = web.staff_metadata(REPO / "staff" / "metadata.yml", "policybot")
+    assert data["allow"] == {"id": "staff"}
+    assert data["plugins"]["datasette-auth-passwords"]["staff_password_hash"] == {"$env": "POLICYBOT_STAFF_PASSWORD_HASH"}
+    tables = data["databases"]["policybot"]["tables"]
+    assert set(tables) >= {"queries", "feedback", "choices", "staff_attempts", "query_log"}
+    assert all(t.get("allow") is False for t in tables.values())
+    cmd = web.datasette_command("x.sqlite3", "m.json")
+    assert cmd[cmd.index("--plugins-dir") + 1] == str(web.STAFF_PLUGINS)
 
 
 def test_staff_metadata_path_is_the_repositorys() -> None:

@@ -1,12 +1,15 @@
 """`staff-web`: the query log as a read-only web page for staff (Datasette).
 
 The live log is served through Datasette's `mode=ro` connections with arbitrary SQL and
-downloads off; staff/metadata.yml holds the canned queries (none shows a chat hash).
+downloads off; staff/metadata.yml holds the canned queries (none shows a chat hash). Everything
+is behind the "staff" login (datasette-auth-passwords; the hash from POLICYBOT_STAFF_PASSWORD_HASH,
+made with `staff-password`), and staff/plugins closes Datasette's /-/ debug pages.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +20,9 @@ from typing import Any
 import yaml
 
 STAFF_METADATA = Path(__file__).resolve().parents[2] / "staff" / "metadata.yml"
+# the login guard and the closed /-/ pages (a Datasette plugin kept beside the metadata)
+STAFF_PLUGINS = STAFF_METADATA.parent / "plugins"
+PASSWORD_HASH_VAR = "POLICYBOT_STAFF_PASSWORD_HASH"  # noqa: S105 (the variable's name, not a secret)
 # the database name staff/metadata.yml is written for; staff-web renames it to the file's stem
 METADATA_DB_NAME = "policybot"
 
@@ -54,6 +60,8 @@ def datasette_command(
         str(db),
         "--metadata",
         str(metadata),
+        "--plugins-dir",
+        str(STAFF_PLUGINS),
         "--host",
         host,
         "--port",
@@ -70,10 +78,21 @@ def datasette_command(
     ]
 
 
+def hash_password(password: str) -> str:
+    """What POLICYBOT_STAFF_PASSWORD_HASH holds (PBKDF2-SHA256, as datasette-auth-passwords checks it)."""
+    from datasette_auth_passwords.utils import hash_password as pbkdf2
+
+    return str(pbkdf2(password))
+
+
 def serve(
     db: Path, metadata_source: str | Path, *, host: str, port: int, immutable: bool = False
 ) -> int:
     """Run Datasette on `db` until it stops or this process is told to; its exit status."""
+    if not os.environ.get(PASSWORD_HASH_VAR, "").startswith("pbkdf2_sha256$"):
+        print(f"staff-web needs a login: set {PASSWORD_HASH_VAR} (in .env) to the output of "
+              "`python -m policybot staff-password`", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="policybot-staff-") as tmp:
         metadata = Path(tmp) / "metadata.json"
         metadata.write_text(

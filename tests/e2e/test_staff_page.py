@@ -40,6 +40,10 @@ CHROMIUM = shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and 
 UPDATE_DOCS = os.environ.get("POLICYBOT_UPDATE_DOCS") == "1"
 SALT = "e2e-salt"
 DB_NAME = "stafflog"  # the served file's stem: staff-web renames the metadata's database block
+PASSWORD = "e2e staff password"
+PASSWORD_HASH = "pbkdf2_sha256$1000$e2esalt$" + __import__("base64").b64encode(
+    __import__("hashlib").pbkdf2_hmac("sha256", PASSWORD.encode(), b"e2esalt", 1000)
+).decode()  # few iterations: the test logs in many times
 
 pytestmark = pytest.mark.e2e
 
@@ -96,12 +100,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str, timeout: float = 10) -> tuple[int, str]:
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _get(url: str, timeout: float = 10, cookie: str = "", data: bytes | None = None) -> tuple[int, str]:
+    """(status, body) without following redirects; `cookie` is sent as the Cookie header."""
+    request = urllib.request.Request(url, data=data, headers={"Cookie": cookie} if cookie else {})
+    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with opener.open(request, timeout=timeout) as resp:
             return resp.status, resp.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
-        return exc.code, ""
+        location = exc.headers.get("location", "")
+        cookies = "; ".join(v.split(";")[0] for k, v in exc.headers.items() if k.lower() == "set-cookie")
+        return exc.code, f"{location}\n{cookies}"
+
+
+def _login(base: str, password: str = PASSWORD) -> str:
+    """The signed-in cookie ("" when refused)."""
+    form = urllib.parse.urlencode({"username": "staff", "password": password}).encode()
+    status, body = _get(base + "/-/login", data=form)
+    cookie = body.split("\n", 1)[1] if "\n" in body else ""
+    return cookie if status == 302 and "ds_actor=" in cookie else ""
 
 
 @pytest.fixture
@@ -113,6 +135,7 @@ def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "policybot", "staff-web", "--db", str(db), "--port", str(port)],
         cwd=REPO,
+        env={**os.environ, "POLICYBOT_STAFF_PASSWORD_HASH": PASSWORD_HASH},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own group, so cleanup can reach Datasette too
@@ -124,7 +147,7 @@ def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             if proc.poll() is not None:
                 pytest.fail(f"staff-web exited: {(tmp_path / 'staff-web.log').read_text()}")
             try:
-                if _get(base + "/-/versions.json", timeout=2)[0] == 200:
+                if _get(base + "/-/login", timeout=2)[0] == 200:
                     break
             except OSError:
                 pass
@@ -183,8 +206,44 @@ def screenshot(tmp_path: Path, url: str, out: Path, size: str = "1280,900") -> P
     return out
 
 
+def _browser_login(tmp_path: Path, base: str) -> None:
+    """Sign Chromium's profile in: a page that posts the login form (the cookie stays in the
+    profile every later Chromium run of this test uses)."""
+    page = tmp_path / "login.html"
+    page.write_text(
+        f"<form method=post action='{base}/-/login'><input name=username value=staff>"
+        f"<input name=password value='{PASSWORD}'></form><script>document.forms[0].submit()</script>",
+        encoding="utf-8",
+    )
+    dump_dom(tmp_path, page.as_uri())
+
+
+def test_staff_page_is_closed_without_the_login(staff_page: tuple[str, Path]) -> None:
+    base, _db = staff_page
+    # nothing but the login page without signing in
+    for path in ("/", f"/{DB_NAME}", f"/{DB_NAME}/unanswered_this_week", f"/{DB_NAME}/unanswered_this_week.csv"):
+        status, body = _get(base + path)
+        assert (status, body.split("\n")[0]) == (302, "/-/login"), path
+    assert _login(base, "wrong password") == ""
+    cookie = _login(base)
+    assert cookie
+    assert _get(base + f"/{DB_NAME}/unanswered_this_week.csv", cookie=cookie)[0] == 200
+    # Datasette's debug and introspection pages are closed, signed in or not
+    for path in ("/-/threads", "/-/versions", "/-/versions.json", "/-/allow-debug", "/-/messages",
+                 "/-/patterns", "/-/databases.json", "/-/plugins.json", "/-/settings.json", "/-/metadata.json",
+                 "/-/actor.json", "/-/permissions", "/-/config"):
+        assert _get(base + path)[0] == 404, path
+        assert _get(base + path, cookie=cookie)[0] == 404, path
+    # raw tables (and their CSV), arbitrary SQL and the file are closed to staff too
+    for path in (f"/{DB_NAME}/queries", f"/{DB_NAME}/query_log", f"/{DB_NAME}/feedback.csv",
+                 f"/{DB_NAME}/staff_attempts", f"/{DB_NAME}?sql=select+1", f"/{DB_NAME}.db"):
+        assert _get(base + path, cookie=cookie)[0] in (403, 404), path
+
+
 def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) -> None:
     base, _db = staff_page
+    _browser_login(tmp_path, base)
+    cookie = _login(base)
 
     # the index lists the canned queries, not the raw tables
     index = dump_dom(tmp_path, base + "/" + DB_NAME)
@@ -201,7 +260,7 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     # the CSV link in the page works and has the same rows
     links = [html.unescape(h) for h in re.findall(r'href="([^"]*\.csv[^"]*)"', page)]
     assert links, "no CSV link on the canned query page"
-    status, body = _get(urllib.parse.urljoin(base, links[0]))
+    status, body = _get(urllib.parse.urljoin(base, links[0]), cookie=cookie)
     assert status == 200
     rows = list(csv.DictReader(io.StringIO(body)))
     by_question = {r["question"]: int(r["times"]) for r in rows}
@@ -220,17 +279,17 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     assert re.search(r'<canvas[^>]*class="marks"', chart), "datasette-vega drew no chart"
 
     # privacy: no chat hashes anywhere the page reaches, raw tables and arbitrary SQL closed
-    browse = dump_dom(tmp_path, base + f"/{DB_NAME}/query_log")
+    browse = dump_dom(tmp_path, base + f"/{DB_NAME}/recent_questions")
     assert "门诊能报多少" in browse
     for _text, _status, _entry, _helpful, chat in ROWS:
         h = hash_chat(chat, SALT)
         assert h not in browse and h not in page and h not in body
     assert "chat_hash" not in browse
-    assert _get(base + f"/{DB_NAME}/queries")[0] == 403
-    assert _get(base + f"/{DB_NAME}/staff_attempts")[0] == 403
+    assert _get(base + f"/{DB_NAME}/queries", cookie=cookie)[0] == 403
+    assert _get(base + f"/{DB_NAME}/staff_attempts", cookie=cookie)[0] == 403
     sql = urllib.parse.quote("select chat_hash from queries")
-    assert _get(base + f"/{DB_NAME}?sql={sql}")[0] == 403
-    assert _get(base + f"/{DB_NAME}.db")[0] in (403, 404)
+    assert _get(base + f"/{DB_NAME}?sql={sql}", cookie=cookie)[0] == 403
+    assert _get(base + f"/{DB_NAME}.db", cookie=cookie)[0] in (403, 404)
 
     shot = screenshot(tmp_path, base + f"/{DB_NAME}/unanswered_this_week", tmp_path / "staff-page.png")
     if UPDATE_DOCS:
