@@ -121,8 +121,9 @@ async def test_an_emergency_goes_out_first_past_the_send_limit(tmp_path: Path, k
 
 def test_flood_gate_window() -> None:
     gate = FloodGate(3, window=60)
-    assert [gate.check(7, now=t) for t in (0, 1, 2, 3, 4)] == ["ok", "ok", "ok", "warn", "drop"]
-    assert gate.check(8, now=5) == "ok"  # per user
-    assert gate.check(7, now=61) == "ok"  # the oldest left the window
+    assert [gate.allow(7, now=t) for t in (0, 1, 2, 3, 4)] == [True, True, True, False, False]
+    assert [gate.hold(7, now=3), gate.hold(7, now=4)] == ["warn", "drop"]
+    assert gate.allow(8, now=5)  # per user
+    assert gate.allow(7, now=61)  # the oldest left the window
     assert gate.held_back == 2
-    assert FloodGate(0).check(7) == "ok"  # 0 = no limit
+    assert FloodGate(0).allow(7)  # 0 = no limit

@@ -657,6 +657,9 @@ async def test_one_resident_flooding_is_told_once_and_not_logged(bot: Bot) -> No
     # another resident is not affected
     await bot.say("怎么在网上预约挂号", user_id=2002)
     assert "健康城市" in bot.one().text
+    # staff see the count
+    await bot.say("/stats", user_id=STAFF_ID)
+    assert "超出每人限额未回答: 3" in bot.one().text
 
 
 async def test_the_slow_down_reply_is_sent_once(bot: Bot) -> None:

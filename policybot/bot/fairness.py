@@ -96,10 +96,10 @@ class FloodGate:
         self._times: dict[int, collections.deque[float]] = {}
         self._warned: dict[int, float] = {}  # user -> when they were told to slow down
 
-    def check(self, user: int, now: float | None = None) -> str:
-        """"ok" (answer it), "warn" (say slow down, once) or "drop" (count it, say nothing)."""
+    def allow(self, user: int, now: float | None = None) -> bool:
+        """May `user` ask now? (A question allowed counts towards the limit.)"""
         if self.limit <= 0:
-            return "ok"
+            return True
         now = time.monotonic() if now is None else now
         if len(self._times) > 10_000:
             self.forget_idle(now)
@@ -109,7 +109,12 @@ class FloodGate:
         if len(times) < self.limit:
             times.append(now)
             self._warned.pop(user, None)
-            return "ok"
+            return True
+        return False
+
+    def hold(self, user: int, now: float | None = None) -> str:
+        """A question held back: "warn" (say slow down, once a window) or "drop" (say nothing)."""
+        now = time.monotonic() if now is None else now
         self.held_back += 1
         if now - self._warned.get(user, -self.window) >= self.window:
             self._warned[user] = now

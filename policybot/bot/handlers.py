@@ -112,10 +112,10 @@ async def _answer(update: Update, context: BotContext, question: str) -> None:
     lang = user_lang(update, context)
     service = context.bot_data.running()
     user = update.effective_user
-    gate = context.bot_data.flood.check(user.id) if user is not None else "ok"
-    if gate != "ok" and not service.is_emergency(question):
+    flood = context.bot_data.flood
+    if user is not None and not flood.allow(user.id) and not service.is_emergency(question):
         # a flood: one "please slow down", then nothing; counted, never logged as questions
-        if gate == "warn":
+        if flood.hold(user.id) == "warn":
             await send(update, context, replies.simple("slow_down", lang), quote=_is_group(update))
         return
     answer = service.ask(question, chat=f"tg:{chat.id}", lang=lang, channel=CHANNEL)

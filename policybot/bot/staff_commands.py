@@ -85,6 +85,9 @@ async def stats_command(update: Update, context: BotContext) -> None:
         await send(update, context, Reply(_with_health(querylog, format_storage_error(exc))))
         return
     body = format_stats("Today 今天", day) + "\n\n" + format_stats("Last 7 days 近7天", week)
+    held = context.bot_data.flood.held_back
+    if held:  # not in the log: counted by this process since it started
+        body += f"\n\nheld back (over the per-user limit) since start 超出每人限额未回答: {held}"
     await send(update, context, Reply(_with_health(querylog, body)))
 
 
