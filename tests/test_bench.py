@@ -50,6 +50,7 @@ async def test_every_update_gets_one_reply_and_one_log_row() -> None:
     result = await measure(REAL_KNOWLEDGE, ["怎么在网上预约挂号", "医保报销比例是多少", "今天天气怎么样"], 30)
     ours, echo = result["policybot"], result["echo"]
     assert (ours["updates"], ours["sent"], ours["logged"]) == (30, 30, 30)
+    assert ours["cycled_per_second"] > 0
     assert (echo["updates"], echo["sent"]) == (30, 30)
     assert ours["per_second"] > 0 and result["ratio"] > 0
 

@@ -39,6 +39,12 @@ def _s2t() -> Any:
 
 
 def to_simplified(text: str) -> str:
+    # one message is folded several times on its way (script, normalising, the safety net)
+    return _t2s_cached(text) if len(text) <= 512 else cast(str, _t2s().convert(text))
+
+
+@lru_cache(maxsize=2048)
+def _t2s_cached(text: str) -> str:
     return cast(str, _t2s().convert(text))
 
 

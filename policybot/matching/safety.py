@@ -138,6 +138,9 @@ class Hit:
     guard: str | None = None  # set when a guard took it back
 
 
+_RECENT = 64  # messages whose detection is kept
+
+
 @dataclass(frozen=True)
 class Detection:
     """What the safety net found in a message: the kinds fired (in safety.yaml order)."""
@@ -190,6 +193,9 @@ class SafetyNet:
 
     def __init__(self, safety: Safety) -> None:
         self.safety = safety
+        # the last messages' results: the bot asks once to let an emergency jump its chat's
+        # queue, then the matcher asks again for the same message
+        self._recent: dict[str, Detection] = {}
         self.kind_order = {k.id: i for i, k in enumerate(safety.kinds)}
         self._chars = ahocorasick.Automaton()
         self._pinyin = ahocorasick.Automaton()
@@ -279,7 +285,19 @@ class SafetyNet:
 
     # -- detection ---------------------------------------------------------------------
 
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_recent": {}}
+
     def detect(self, message: str) -> Detection:
+        found = self._recent.get(message)
+        if found is None:
+            found = self._detect(message)
+            if len(self._recent) >= _RECENT:
+                del self._recent[next(iter(self._recent))]
+            self._recent[message] = found
+        return found
+
+    def _detect(self, message: str) -> Detection:
         hits: list[Hit] = []
         watch: dict[str, None] = {}
         seen: set[tuple[str, str]] = set()
