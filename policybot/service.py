@@ -123,7 +123,7 @@ class Service:
 
     def is_emergency(self, message: str) -> bool:
         """Would this message get the emergency reply? (The safety net only: no scoring.)"""
-        return self._state.matcher.safety.detect(clean_text(message)[:MAX_QUERY_CHARS]).emergency
+        return self._state.matcher.safety.detect(clean_text(message)).emergency  # the whole message, as ask
 
     def entry(self, entry_id: str, lang: str, query_id: str = "") -> Reply | None:
         kb = self.kb

@@ -64,10 +64,14 @@ class PerChatOrder(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None or (self.urgent is not None and isinstance(update, Update) and self.urgent(update)):
+        if chat is None:
             await coroutine
             return
         previous = self._tails.get(chat.id)
+        # only a chat with a queue needs to know: an emergency skips it
+        if previous is not None and self.urgent is not None and isinstance(update, Update) and self.urgent(update):
+            await coroutine
+            return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._tails[chat.id] = done
         try:

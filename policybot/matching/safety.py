@@ -13,6 +13,7 @@ never with the knowledge base. Separators between Chinese characters are ignored
 
 from __future__ import annotations
 
+import collections
 import itertools
 import re
 import unicodedata
@@ -138,7 +139,10 @@ class Hit:
     guard: str | None = None  # set when a guard took it back
 
 
-_RECENT = 64  # messages whose detection is kept
+# messages whose detection is kept: a message behind others of its chat is checked on
+# arrival, then again when it is answered (long messages are not kept)
+_RECENT = 64
+_RECENT_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -194,8 +198,8 @@ class SafetyNet:
     def __init__(self, safety: Safety) -> None:
         self.safety = safety
         # the last messages' results: the bot asks once to let an emergency jump its chat's
-        # queue, then the matcher asks again for the same message
-        self._recent: dict[str, Detection] = {}
+        # queue, then the matcher asks again for the same message (bounded: _RECENT)
+        self._recent: collections.OrderedDict[str, Detection] = collections.OrderedDict()
         self.kind_order = {k.id: i for i, k in enumerate(safety.kinds)}
         self._chars = ahocorasick.Automaton()
         self._pinyin = ahocorasick.Automaton()
@@ -286,15 +290,16 @@ class SafetyNet:
     # -- detection ---------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "_recent": {}}
+        return {**self.__dict__, "_recent": collections.OrderedDict()}
 
     def detect(self, message: str) -> Detection:
         found = self._recent.get(message)
         if found is None:
             found = self._detect(message)
-            if len(self._recent) >= _RECENT:
-                del self._recent[next(iter(self._recent))]
-            self._recent[message] = found
+            if len(message) <= _RECENT_CHARS:
+                if len(self._recent) >= _RECENT:
+                    self._recent.popitem(last=False)
+                self._recent[message] = found
         return found
 
     def _detect(self, message: str) -> Detection:
