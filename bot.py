@@ -1,6 +1,7 @@
 """Entry point: the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the console chat.
 
-    python bot.py            # Telegram (polling), or the console chat without a token
+    python bot.py            # Telegram (long polling, or a webhook when TELEGRAM_WEBHOOK_URL is
+                             # set), or the console chat without a token
     python bot.py --console  # force the console chat
 """
 
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None)
         from policybot.console import run_console
 
         return run_console(cfg, notice=not cfg.token)
+    if cfg.webhook_url:
+        from policybot.bot import webhook
+
+        return webhook.run(cfg)
     from policybot.bot.app import run
 
     return run(cfg)

@@ -153,6 +153,21 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def cmd_set_webhook(args: argparse.Namespace, cfg: Config) -> int:
+    """Checks the settings; the registering is the bot layer's (`telegram` of `main`)."""
+    if not cfg.token:
+        print("set TELEGRAM_BOT_TOKEN first", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.delete and not cfg.webhook_url:
+        print("set TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET first (see .env.example)", file=sys.stderr)
+        return EXIT_USAGE
+    register = args.telegram.get("set-webhook")
+    if register is None:
+        print("run it as: python -m policybot set-webhook", file=sys.stderr)
+        return EXIT_USAGE
+    return int(register(args, cfg))
+
+
 def cmd_chat(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.console import run_console
 
@@ -333,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("chat", cmd_chat, "the console chat (what `python bot.py` starts without a token)")
 
+    p = command("set-webhook", cmd_set_webhook, "register TELEGRAM_WEBHOOK_URL with Telegram (once, not per replica)")
+    p.add_argument("--delete", action="store_true", help="remove the webhook (back to long polling)")
+
     p = command("bench", cmd_bench, "speed, load, start, memory and updates/s beside the baselines; writes docs/benchmarks.md")
     p.add_argument("--questions", default=None, help="question set for the shipped knowledge (default: dev + blind sets)")
     p.add_argument("--repeat", type=int, default=5, help="runs of each question (median taken)")
@@ -382,9 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
-    """Run one command. `env` replaces the environment (and .env) for the settings."""
+def main(
+    argv: list[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    telegram: Mapping[str, Callable[[argparse.Namespace, Config], int]] | None = None,
+) -> int:
+    """Run one command. `env` replaces the environment (and .env) for the settings; `telegram`
+    holds the commands that talk to Telegram (this layer may not import the bot layer, so the
+    entry point, policybot/__main__.py, hands them in)."""
     args = build_parser().parse_args(argv)
+    args.telegram = dict(telegram or {})
     try:
         cfg = Config.from_env(env)
         return int(args.func(args, cfg))

@@ -7,6 +7,7 @@ Every command reads its settings here (the bot, the console and the CLI alike), 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 class Config:
     token: str = field(default="", repr=False)  # never printed
     api_base_url: str = ""  # empty: Telegram's own servers
+    webhook_url: str = ""  # the public URL Telegram posts updates to; empty = long polling
+    webhook_secret: str = field(default="", repr=False)  # Telegram's X-Telegram-Bot-Api-Secret-Token
+    listen: tuple[str, int] = ("127.0.0.1", 8443)  # where the webhook server listens
     knowledge_dir: Path = Path("knowledge")
     db_path: Path = Path("data/policybot.sqlite3")
     # where the checked and indexed knowledge is kept between starts; None = not kept
@@ -77,6 +81,14 @@ class Config:
         log_level = env.get("POLICYBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError(f"POLICYBOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        webhook_url = env.get("TELEGRAM_WEBHOOK_URL", "").strip()
+        webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+        if webhook_url:
+            if not webhook_url.startswith("https://"):
+                raise ConfigError("TELEGRAM_WEBHOOK_URL must be an https:// URL (Telegram posts only over TLS)")
+            if not _SECRET.fullmatch(webhook_secret):
+                raise ConfigError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                                  "when TELEGRAM_WEBHOOK_URL is set (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         try:
             reload_interval = float(env.get("POLICYBOT_RELOAD_INTERVAL", "5") or 5)
         except ValueError:
@@ -84,6 +96,9 @@ class Config:
         return cls(
             token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip(),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            listen=_listen(env.get("POLICYBOT_LISTEN", "").strip() or "127.0.0.1:8443"),
             knowledge_dir=Path(env.get("POLICYBOT_KNOWLEDGE_DIR", "").strip() or "knowledge"),
             db_path=Path(env.get("POLICYBOT_DB", "").strip() or "data/policybot.sqlite3"),
             cache_dir=_cache_dir(env.get("POLICYBOT_CACHE_DIR", "").strip()),
@@ -119,6 +134,16 @@ class Config:
             return path.read_text().strip() or _write_salt(path, secrets.token_hex(16))
         except FileNotFoundError:
             return _write_salt(path, secrets.token_hex(16))
+
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"POLICYBOT_LISTEN must be host:port, like 127.0.0.1:8443; got {raw!r}")
+    return host.strip("[]"), int(port)
 
 
 def _cache_dir(raw: str) -> Path | None:

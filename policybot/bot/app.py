@@ -131,7 +131,7 @@ async def purge_job(context: BotContext) -> None:
 # --- building -------------------------------------------------------------------------------
 
 
-def _api_urls(api_base_url: str) -> tuple[str, str]:
+def api_urls(api_base_url: str) -> tuple[str, str]:
     """TELEGRAM_API_BASE_URL -> (base_url, base_file_url); accepts the server root or .../bot."""
     root = api_base_url.rstrip("/")
     if root.endswith("/bot"):
@@ -166,7 +166,7 @@ def build_application(
         .post_shutdown(post_shutdown)
     )
     if cfg.api_base_url:
-        base_url, base_file_url = _api_urls(cfg.api_base_url)
+        base_url, base_file_url = api_urls(cfg.api_base_url)
         builder = builder.base_url(base_url).base_file_url(base_file_url)
     if request is not None:
         builder = builder.request(request)
