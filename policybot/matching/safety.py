@@ -292,6 +292,9 @@ class SafetyNet:
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_recent": collections.OrderedDict()}
 
+    def forget_recent(self) -> None:
+        self._recent.clear()
+
     def detect(self, message: str) -> Detection:
         found = self._recent.get(message)
         if found is None:
