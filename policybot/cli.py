@@ -204,13 +204,15 @@ def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
     )
     from policybot.storage.reports import QueryLogReader
 
-    since = parse_since(args.since, utc_offset=args.utc_offset)
+    # days are counted in the bureau's time zone unless --utc-offset says otherwise
+    utc_offset = cfg.utc_offset() if args.utc_offset is None else args.utc_offset
+    since = parse_since(args.since, utc_offset=utc_offset)
 
     async def run() -> Report:
         async with QueryLogReader(args.db or cfg.db_path) as reader:
             # entry questions for the tables, when the knowledge base loads (a report works without)
             titles = entry_titles(load(args.knowledge or cfg.knowledge_dir).kb)
-            return await build_report(reader, since, utc_offset=args.utc_offset, titles=titles, top=args.top)
+            return await build_report(reader, since, utc_offset=utc_offset, titles=titles, top=args.top)
 
     report = asyncio.run(run())
     if args.csv:
@@ -269,7 +271,7 @@ def cmd_staff_web(args: argparse.Namespace, cfg: Config) -> int:
     db = Path(args.db or cfg.db_path)
     if not db.is_file():
         raise QueryLogError(f"no query log at {db}")
-    return serve(db, args.metadata, host=args.host, port=args.port, immutable=args.immutable)
+    return serve(db, args.metadata, host=args.host, port=args.port, immutable=args.immutable, timezone=cfg.timezone)
 
 
 # -- arguments -----------------------------------------------------------------------------
@@ -365,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_opt(p)
     p.add_argument("--since", default="7d", type=_since, help="7d, 24h, 30d or an ISO date (default 7d)")
     p.add_argument(
-        "--utc-offset", default="local", type=_utc_offset, help="days are counted at this offset (default: local)"
+        "--utc-offset", default=None, type=_utc_offset,
+        help="days are counted at this offset, like +08:00 or 'local' (default: POLICYBOT_TIMEZONE)"
     )
     p.add_argument("--top", type=int, default=10, help="rows in the entry and group tables (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")

@@ -6,9 +6,11 @@ Every command reads its settings here (the bot, the console and the CLI alike), 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import stat
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,7 @@ class Config:
     retention_days: int = 180
     reload_interval: float = 5.0  # seconds between checks of knowledge/ for edits; 0 = off
     user_limit: int = 20  # questions per user per minute; 0 = no limit
+    timezone: str = "Asia/Shanghai"  # the bureau's: days and times shown to staff
     answer_threshold: float | None = None  # overrides knowledge/matching.yaml when set
     suggest_threshold: float | None = None
     margin: float | None = None
@@ -107,11 +110,20 @@ class Config:
             retention_days=_int(env, "POLICYBOT_RETENTION_DAYS", 180),
             reload_interval=reload_interval,
             user_limit=_int(env, "POLICYBOT_USER_LIMIT", 20),
+            timezone=_timezone(env.get("POLICYBOT_TIMEZONE", "").strip() or "Asia/Shanghai"),
             answer_threshold=_float_or_none(env, "POLICYBOT_ANSWER_THRESHOLD"),
             suggest_threshold=_float_or_none(env, "POLICYBOT_SUGGEST_THRESHOLD"),
             margin=_float_or_none(env, "POLICYBOT_MARGIN"),
             log_level=log_level,
         )
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def utc_offset(self, at: dt.datetime | None = None) -> dt.timedelta:
+        """The bureau's offset from UTC now (or at `at`)."""
+        return (at or dt.datetime.now(dt.UTC)).astimezone(self.tz).utcoffset() or dt.timedelta(0)
 
     @property
     def threshold_overrides(self) -> dict[str, float]:
@@ -137,6 +149,14 @@ class Config:
 
 
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"POLICYBOT_TIMEZONE must be an IANA time zone like Asia/Shanghai, got {name!r}") from None
+    return name
 
 
 def _listen(raw: str) -> tuple[str, int]:

@@ -377,7 +377,7 @@ def metadata() -> dict:
 
 
 def test_staff_metadata_canned_queries_run_and_hide_chat_hashes(db: Path) -> None:
-    data = metadata()
+    data = web.staff_metadata(REPO / "staff" / "metadata.yml", "policybot", "Asia/Shanghai")
     block = data["databases"]["policybot"]
     queries = block["queries"]
     assert {"unanswered_this_week", "unhelpful_answers", "daily_volume", "queries_by_entry"} <= set(queries)
@@ -394,6 +394,32 @@ def test_staff_metadata_canned_queries_run_and_hide_chat_hashes(db: Path) -> Non
         unanswered = conn.execute(queries["unanswered_this_week"]["sql"]).fetchall()
     assert unanswered[0][:2] == ("医保卡丢了怎么补办", 2)
     assert "很久以前的问题" not in [r[0] for r in unanswered]
+
+
+def test_staff_page_times_are_in_the_bureaus_time_zone(db: Path) -> None:
+    data = web.staff_metadata(REPO / "staff" / "metadata.yml", "policybot", "Asia/Shanghai")
+    queries = data["databases"]["policybot"]["queries"]
+    assert "'+480 minutes'" in queries["daily_volume"]["sql"] and "'TZ'" not in str(data)
+    assert "Asia/Shanghai" in queries["recent_questions"]["description_html"]
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO queries (query_id, at, chat_hash, lang, text, normalised, status, score,"
+                     " latency_ms, kb_version) VALUES ('tz1', '2026-03-01 17:30:00.000', 'h', 'zh-Hans',"
+                     " '深夜的问题', '深夜的问题', 'unanswered', 1, 1, 'v')")
+        rows = {r[1]: r[0] for r in conn.execute(queries["recent_questions"]["sql"])}
+    assert rows["深夜的问题"] == "2026-03-02 01:30"  # 17:30 UTC is 01:30 the next day in Shanghai
+    utc = web.staff_metadata(REPO / "staff" / "metadata.yml", "policybot", "UTC")
+    assert "'+0 minutes'" in utc["databases"]["policybot"]["queries"]["daily_volume"]["sql"]
+
+
+def test_staff_commands_and_report_use_the_bureaus_time_zone() -> None:
+    from policybot.config import Config, ConfigError
+
+    cfg = Config.from_env({})
+    assert cfg.timezone == "Asia/Shanghai" and cfg.utc_offset() == dt.timedelta(hours=8)
+    assert Config.from_env({"POLICYBOT_TIMEZONE": "Europe/Berlin"}).utc_offset(
+        dt.datetime(2026, 7, 1, tzinfo=dt.UTC)) == dt.timedelta(hours=2)
+    with pytest.raises(ConfigError, match="POLICYBOT_TIMEZONE"):
+        Config.from_env({"POLICYBOT_TIMEZONE": "Mars/Olympus"})
 
 
 def test_staff_metadata_is_renamed_for_the_served_file(tmp_path: Path) -> None:

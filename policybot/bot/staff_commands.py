@@ -75,7 +75,7 @@ async def stats_command(update: Update, context: BotContext) -> None:
         await send(update, context, _NO_LOG)
         return
     await querylog.flush()  # include the questions asked a moment ago
-    now = dt.datetime.now().astimezone()
+    now = dt.datetime.now(context.bot_data.config.tz)  # days are the bureau's (POLICYBOT_TIMEZONE)
     offset = now.utcoffset() or dt.timedelta(0)
     today = _local_midnight(now)
     try:
@@ -103,7 +103,7 @@ async def unanswered_command(update: Update, context: BotContext) -> None:
         await send(update, context, _NO_LOG)
         return
     await querylog.flush()
-    since = _local_midnight(dt.datetime.now().astimezone()) - dt.timedelta(days=6)
+    since = _local_midnight(dt.datetime.now(context.bot_data.config.tz)) - dt.timedelta(days=6)
     try:
         groups = await querylog.unanswered_groups(since, limit=UNANSWERED_GROUPS)
         possible = await querylog.possible_emergencies(since, limit=UNANSWERED_GROUPS)

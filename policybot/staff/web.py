@@ -8,12 +8,14 @@ made with `staff-password`), and staff/plugins closes Datasette's /-/ debug page
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,15 @@ PASSWORD_HASH_VAR = "POLICYBOT_STAFF_PASSWORD_HASH"  # noqa: S105 (the variable'
 METADATA_DB_NAME = "policybot"
 
 
-def staff_metadata(source: str | Path, db_name: str) -> dict[str, Any]:
-    """staff/metadata.yml with its database block renamed to the served file's name."""
-    data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+def staff_metadata(source: str | Path, db_name: str, timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    """staff/metadata.yml with its database block renamed to the served file's name, and its
+    times in `timezone`: the SQL modifier 'TZ' becomes the zone's offset now (a zone with
+    summer time shifts at the next start), {timezone} its name."""
+    text = Path(source).read_text(encoding="utf-8")
+    offset = dt.datetime.now(zoneinfo.ZoneInfo(timezone)).utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    text = text.replace("'TZ'", f"'{minutes:+d} minutes'").replace("{timezone}", timezone)
+    data = yaml.safe_load(text) or {}
     databases = data.get("databases") or {}
     if METADATA_DB_NAME in databases and db_name != METADATA_DB_NAME:
         databases[db_name] = databases.pop(METADATA_DB_NAME)
@@ -86,7 +94,8 @@ def hash_password(password: str) -> str:
 
 
 def serve(
-    db: Path, metadata_source: str | Path, *, host: str, port: int, immutable: bool = False
+    db: Path, metadata_source: str | Path, *, host: str, port: int, immutable: bool = False,
+    timezone: str = "Asia/Shanghai",
 ) -> int:
     """Run Datasette on `db` until it stops or this process is told to; its exit status."""
     if not os.environ.get(PASSWORD_HASH_VAR, "").startswith("pbkdf2_sha256$"):
@@ -96,7 +105,7 @@ def serve(
     with tempfile.TemporaryDirectory(prefix="policybot-staff-") as tmp:
         metadata = Path(tmp) / "metadata.json"
         metadata.write_text(
-            json.dumps(staff_metadata(metadata_source, db.stem), ensure_ascii=False), encoding="utf-8"
+            json.dumps(staff_metadata(metadata_source, db.stem, timezone), ensure_ascii=False), encoding="utf-8"
         )
         cmd = datasette_command(db, metadata, host=host, port=port, immutable=immutable)
         print(f"staff page: http://{host}:{port}/{db.stem}", file=sys.stderr, flush=True)

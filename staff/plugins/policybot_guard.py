@@ -4,7 +4,8 @@ nothing without a login, and none of Datasette's /-/ pages but the login itself.
 datasette-auth-passwords provides the login (/-/login, the password hash from the environment);
 this closes the rest: a visitor without a signed-in staff cookie is sent to the login page, and
 /-/threads, /-/versions, /-/databases.json, /-/allow-debug, /-/messages, /-/patterns and every
-other debug or introspection page answer 404 to everyone. A login lasts a working day
+other debug or introspection page answer 404 to everyone. "/" opens on the log's canned
+queries. A login lasts a working day
 (LOGIN_SECONDS): the cookie carries a signed expiry, which Datasette checks too.
 """
 
@@ -71,6 +72,12 @@ def asgi_wrapper(datasette: Any) -> Any:
             if not is_open and not _signed_in(datasette, Request(scope, receive)):
                 await Response.redirect("/-/login").asgi_send(send)
                 return
+            if path == "/":
+                # staff land on the canned queries, not on a list of closed tables
+                names = [n for n in datasette.databases if not n.startswith("_")]
+                if names:
+                    await Response.redirect("/" + names[0]).asgi_send(send)
+                    return
             if path == "/-/login" and scope.get("method") == "POST":
 
                 async def send_with_expiry(message: dict[str, Any]) -> None:

@@ -228,6 +228,8 @@ def test_staff_page_is_closed_without_the_login(staff_page: tuple[str, Path]) ->
     cookie = _login(base)
     assert cookie
     assert _get(base + f"/{DB_NAME}/unanswered_this_week.csv", cookie=cookie)[0] == 200
+    # signed in, the landing page is the log's canned queries
+    assert _get(base + "/", cookie=cookie)[:1] == (302,) and _get(base + "/", cookie=cookie)[1].startswith(f"/{DB_NAME}")
     # Datasette's debug and introspection pages are closed, signed in or not
     for path in ("/-/threads", "/-/versions", "/-/versions.json", "/-/allow-debug", "/-/messages",
                  "/-/patterns", "/-/databases.json", "/-/plugins.json", "/-/settings.json", "/-/metadata.json",
@@ -245,8 +247,9 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     _browser_login(tmp_path, base)
     cookie = _login(base)
 
-    # the index lists the canned queries, not the raw tables
-    index = dump_dom(tmp_path, base + "/" + DB_NAME)
+    # the landing page lists the canned queries, not the raw tables, with Chinese titles
+    index = dump_dom(tmp_path, base + "/")
+    assert "本周未回答的问题" in index
     for name in ("unanswered_this_week", "unhelpful_answers", "daily_volume", "queries_by_entry"):
         assert f"/{DB_NAME}/{name}" in index
     assert "Unanswered questions this week" in index
