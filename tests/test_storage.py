@@ -408,6 +408,36 @@ async def test_unwritable_at_close_goes_to_the_journal_and_is_replayed(db_path: 
     assert count(db_path) == 30 and again.replayed == 30 and not journal.exists()
 
 
+async def test_a_journal_that_cannot_be_replayed_at_start_does_not_stop_the_log(db_path: Path, monkeypatch) -> None:
+    first = SQLiteQueryLog(db_path, SALT)
+    await first.open()
+    await first.close()
+    assert first.journal is not None and first.journal.append([("query", _op_params(1))])
+    qlog = SQLiteQueryLog(db_path, SALT, retry_initial=0.01, flush_interval=0.02)
+    real_write = qlog._write
+    calls = {"n": 0}
+
+    async def locked_once(ops):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise sqlite3.OperationalError("database is locked")
+        await real_write(ops)
+
+    monkeypatch.setattr(qlog, "_write", locked_once)
+    await qlog.open()  # opens anyway; the journal waits for the writer
+    qlog.record(make(2))
+    await wait_for(lambda: qlog.written == 2)
+    await qlog.close()
+    assert count(db_path) == 2 and qlog.replayed == 1
+
+
+def _op_params(i: int) -> tuple:
+    """The params of a queued query row, as SQLiteQueryLog.record makes them."""
+    probe = SQLiteQueryLog(":memory:", SALT)
+    probe.record(make(i))
+    return probe._queue[0][1]
+
+
 async def test_no_row_is_dropped_when_even_the_journal_fails(db_path: Path, caplog, monkeypatch) -> None:
     caplog.set_level(logging.WARNING, logger="policybot.storage")
     qlog = SQLiteQueryLog(db_path, SALT, busy_timeout_ms=10, retry_initial=0.01, close_timeout=0.1)

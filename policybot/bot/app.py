@@ -184,7 +184,7 @@ def build_application(
 def _urgent(application: BotApplication, update: Update) -> bool:
     """An emergency skips its chat's queue (the safety net only, about 0.03 ms)."""
     service = application.bot_data.service
-    message = update.effective_message
+    message = update.message or update.edited_message  # a resident's, never the bot's (buttons)
     text = (message.text or message.caption) if message is not None else None
     return bool(service is not None and text and service.is_emergency(text))
 

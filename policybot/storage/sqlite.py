@@ -131,7 +131,10 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         self._db, self._reader = await self._open_files()
         self._closing = self._closed = False
         async with self._write_lock:
-            await self._replay()
+            try:
+                await self._replay()
+            except (sqlite3.Error, OSError) as exc:  # the rows stay in the journal; the writer retries
+                self._failed(exc)
         self._task = asyncio.create_task(self._run(), name="querylog-writer")
 
     async def _open_files(self) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
@@ -196,12 +199,14 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
             self.written += len(ops)
             log.info("query log: %d rows replayed from the journal", len(ops))
 
-    def _to_journal(self, why: str) -> None:
-        """Everything held in memory into the journal (dropped, and said, if that fails too)."""
-        ops = [*self._pending, *self._queue]
+    def _to_journal(self, why: str, *, pending: bool = True) -> None:
+        """Rows held in memory into the journal (dropped, and said, if that fails too). The
+        writer's pending rows only when the writer is not writing them (`pending`)."""
+        ops = [*(self._pending if pending else ()), *self._queue]
         if not ops:
             return
-        self._pending.clear()
+        if pending:
+            self._pending.clear()
         self._queue.clear()
         if self.journal is not None and self.journal.append(ops):
             self.journaled += len(ops)
@@ -263,7 +268,7 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
             self._report_drops()
             return
         if len(self._queue) >= self.max_queue:
-            self._to_journal("the queue is full")
+            self._to_journal("the queue is full", pending=False)
         self._queue.append(op)
         if len(self._queue) >= self.batch_size:
             self._wakeup.set()
