@@ -24,6 +24,7 @@ import yaml
 STAFF_METADATA = Path(__file__).resolve().parents[2] / "staff" / "metadata.yml"
 # the login guard and the closed /-/ pages (a Datasette plugin kept beside the metadata)
 STAFF_PLUGINS = STAFF_METADATA.parent / "plugins"
+STAFF_TEMPLATES = STAFF_METADATA.parent / "templates"
 PASSWORD_HASH_VAR = "POLICYBOT_STAFF_PASSWORD_HASH"  # noqa: S105 (the variable's name, not a secret)
 # the database name staff/metadata.yml is written for; staff-web renames it to the file's stem
 METADATA_DB_NAME = "policybot"
@@ -70,6 +71,8 @@ def datasette_command(
         str(metadata),
         "--plugins-dir",
         str(STAFF_PLUGINS),
+        "--template-dir",
+        str(STAFF_TEMPLATES),
         "--host",
         host,
         "--port",
@@ -109,7 +112,10 @@ def serve(
         )
         cmd = datasette_command(db, metadata, host=host, port=port, immutable=immutable)
         print(f"staff page: http://{host}:{port}/{db.stem}", file=sys.stderr, flush=True)
-        proc = subprocess.Popen(cmd)  # noqa: S603 (datasette with our fixed arguments)
+        # the staff plugins import policybot (its grouping): the repository on the path
+        root = str(STAFF_METADATA.parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+        proc = subprocess.Popen(cmd, env=env)  # noqa: S603 (datasette with our fixed arguments)
         # pass a service manager's SIGTERM on, so Datasette never outlives this process
         previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:

@@ -250,6 +250,15 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     # the landing page lists the canned queries, not the raw tables, with Chinese titles
     index = dump_dom(tmp_path, base + "/")
     assert "本周未回答的问题" in index
+
+    # the week's unanswered questions grouped by similarity, as report groups them
+    grouped = dump_dom(tmp_path, base + "/unanswered-groups")
+    assert "相似的归为一组" in grouped and "医保卡丢了怎么补办" in grouped
+    status, body = _get(base + "/unanswered-groups?_format=csv", cookie=cookie)
+    assert status == 200
+    groups = list(csv.DictReader(io.StringIO(body)))
+    assert groups[0]["example"] == "医保卡丢了怎么补办" and int(groups[0]["times"]) >= 3
+    assert _get(base + "/unanswered-groups")[0] == 302  # behind the login
     for name in ("unanswered_this_week", "unhelpful_answers", "daily_volume", "queries_by_entry"):
         assert f"/{DB_NAME}/{name}" in index
     assert "Unanswered questions this week" in index
