@@ -382,9 +382,30 @@ async def test_lang_choice_is_remembered(bot: Bot) -> None:
     ]
     await bot.press_label(choose, "English")
     assert bot.one().text == "Language set to English."
-    assert bot.app.user_data[USER_ID] == UserData(lang=LANG_EN)
+    assert bot.app.user_data[USER_ID] == UserData(lang=LANG_EN, lang_loaded=True)
     await bot.say("/topics")
     assert bot.one().text == "Choose a topic:"
+
+
+async def test_lang_choice_survives_a_restart(tmp_path: Path, kb_dir: Path) -> None:
+    cfg = make_config(tmp_path, kb_dir)
+    for run in (1, 2):
+        fake = FakeTelegram()
+        app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
+        await app.initialize()
+        await post_init(app)
+        b = Bot(app, fake, cfg)
+        if run == 1:
+            await b.say("/lang")
+            await b.press_label(b.one(), "English")
+        else:  # a new process (or another replica): the choice comes from the database
+            await b.say("/topics")
+            assert b.one().text == "Choose a topic:"
+        await app.shutdown()
+        await post_shutdown(app)
+    with sqlite3.connect(cfg.db_path) as db:
+        ((chat_hash, lang),) = db.execute("SELECT chat_hash, lang FROM chat_state").fetchall()
+    assert lang == LANG_EN and str(USER_ID) not in chat_hash  # keyed by the salted hash
 
 
 async def test_unknown_command(bot: Bot) -> None:

@@ -25,6 +25,7 @@ from policybot.staff import web
 from policybot.staff.report import parse_since, parse_utc_offset
 from policybot.staff.suggest import suggest_groups
 from policybot.staff.tables import Column, Table, clip, display_width, format_table
+from policybot.storage import migrations
 from policybot.storage.records import Group, QueryRecord
 from policybot.storage.reports import QueryLogReader
 from policybot.storage.sqlite import SQLiteQueryLog
@@ -469,7 +470,12 @@ def test_every_table_is_closed_and_the_instance_needs_the_staff_login() -> None:
     assert data["allow"] == {"id": "staff"}
     assert data["plugins"]["datasette-auth-passwords"]["staff_password_hash"] == {"$env": "POLICYBOT_STAFF_PASSWORD_HASH"}
     tables = data["databases"]["policybot"]["tables"]
-    assert set(tables) >= {"queries", "feedback", "choices", "staff_attempts", "query_log"}
+    # every table and view of the schema, now and after any migration
+    conn = sqlite3.connect(":memory:")
+    for script in migrations.MIGRATIONS:
+        conn.executescript(script)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    assert names and set(tables) >= names, names - set(tables)
     assert all(t.get("allow") is False for t in tables.values())
     cmd = web.datasette_command("x.sqlite3", "m.json")
     assert cmd[cmd.index("--plugins-dir") + 1] == str(web.STAFF_PLUGINS)

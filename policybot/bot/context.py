@@ -33,10 +33,12 @@ class BotData:
 
 @dataclass
 class UserData:
-    """Kept in memory only, per Telegram user."""
+    """Per Telegram user, in memory; the /lang choice is also kept in the query log's database
+    (so a restart or another replica remembers it) and read back once per process."""
 
     lang: str | None = None  # chosen with /lang
     script: str | None = None  # the script the user last wrote a question in
+    lang_loaded: bool = False  # the stored choice has been looked up
 
 
 BotContext = CallbackContext[ExtBot[Any], UserData, dict[Any, Any], BotData]

@@ -15,7 +15,7 @@ import re
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
 from policybot import replies
 from policybot.bot import callback_data, staff_commands
@@ -212,6 +212,9 @@ async def on_callback(update: Update, context: BotContext) -> None:
     if button is not None and button.action == replies.ACT_LANG:
         if context.user_data is not None:
             context.user_data.lang = button.arg
+        querylog = context.bot_data.running().querylog
+        if querylog is not None:
+            querylog.set_lang(f"tg:{query.from_user.id}", button.arg)
         lang = button.arg
         reply = replies.language_set(lang)
     elif button is not None:
@@ -220,6 +223,21 @@ async def on_callback(update: Update, context: BotContext) -> None:
         reply = replies.simple("expired", lang)
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     await send_reply(context.bot, chat_id, reply, context.bot_data.secret, owner=query.from_user.id)
+
+
+async def load_user_state(update: Update, context: BotContext) -> None:
+    """Before any handler: the language a resident chose earlier (another process, before a
+    restart), read once per user and process."""
+    data, user = context.user_data, update.effective_user
+    if data is None or user is None or data.lang_loaded:
+        return
+    data.lang_loaded = True
+    service = context.bot_data.service
+    if data.lang is None and service is not None and service.querylog is not None:
+        try:
+            data.lang = await service.querylog.lang_of(f"tg:{user.id}")
+        except Exception:  # a language is a nicety: the question is answered anyway
+            log.warning("could not read a resident's language choice")
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -268,6 +286,7 @@ _COMMANDS: dict[str, staff_commands.Handler] = {
 
 
 def register(application: BotApplication) -> None:
+    application.add_handler(TypeHandler(Update, load_user_state), group=-1)
     new = filters.UpdateType.MESSAGE  # commands are not re-run when edited ...
     application.add_handler(CommandHandler("start", start, filters=new))
     application.add_handler(CommandHandler("help", help_command, filters=new))

@@ -58,6 +58,14 @@ class QueryLog(QueryReader):
         """The "did you mean" choice; None means "none of these"."""
 
     @abc.abstractmethod
+    def set_lang(self, chat: str, lang: str) -> None:
+        """The language a resident chose (/lang), kept across restarts and replicas."""
+
+    @abc.abstractmethod
+    async def lang_of(self, chat: str) -> str | None:
+        """The language the resident of `chat` chose, if any."""
+
+    @abc.abstractmethod
     def staff_attempt(self, chat: str, command: str) -> None:
         """A non-staff user tried a staff command."""
 

@@ -118,6 +118,15 @@ MIGRATIONS: tuple[str, ...] = (
         LEFT JOIN feedback f ON f.query_id = q.query_id
              AND f.entry_id = (CASE WHEN c.query_id IS NOT NULL THEN c.entry_id ELSE q.entry_id END);
     """,
+    # 6: per-resident state that must survive a restart (and be shared by replicas): the
+    # language chosen with /lang, keyed by the salted hash of the private chat
+    """
+    CREATE TABLE chat_state (
+        chat_hash TEXT PRIMARY KEY,
+        lang      TEXT NOT NULL,
+        at        TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -128,6 +128,10 @@ class SQLiteReports(QueryReader):
             for r in rows
         ]
 
+    async def chat_lang(self, chat_hash: str) -> str | None:
+        rows = await self._all("SELECT lang FROM chat_state WHERE chat_hash = ?", (chat_hash,))
+        return str(rows[0][0]) if rows else None
+
     async def unanswered_texts(self, since: dt.datetime) -> list[tuple[str, str]]:
         rows = await self._all(
             "SELECT q.text, q.normalised FROM queries q LEFT JOIN choices c ON c.query_id = q.query_id"

@@ -59,6 +59,10 @@ _SQL = {
         " SET entry_id = excluded.entry_id, at = excluded.at WHERE excluded.at >= choices.at"
     ),
     "staff": "INSERT OR IGNORE INTO staff_attempts (attempt_id, chat_hash, command, at) VALUES (?,?,?,?)",
+    "lang": (
+        "INSERT INTO chat_state (chat_hash, lang, at) VALUES (?,?,?) ON CONFLICT(chat_hash) DO UPDATE"
+        " SET lang = excluded.lang, at = excluded.at WHERE excluded.at >= chat_state.at"
+    ),
 }
 
 
@@ -327,6 +331,18 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
         except Exception:
             log.exception("query log: could not queue a choice")
 
+    async def lang_of(self, chat: str) -> str | None:
+        if self._reader is None:
+            return None
+        await self.flush()  # a choice made a moment ago
+        return await self.chat_lang(hash_chat(chat, self._salt))
+
+    def set_lang(self, chat: str, lang: str) -> None:
+        try:
+            self._enqueue(("lang", (hash_chat(chat, self._salt), lang, timestamp(now()))))
+        except Exception:
+            log.exception("query log: could not queue a language choice")
+
     def staff_attempt(self, chat: str, command: str) -> None:
         try:
             op = ("staff", (secrets.token_hex(8), hash_chat(chat, self._salt), command[:64], timestamp(now())))
@@ -481,6 +497,7 @@ class SQLiteQueryLog(SQLiteReports, QueryLog):
                 cur = await db.execute("DELETE FROM queries WHERE at < ?", (cutoff,))
                 queries = cur.rowcount
                 await db.execute("DELETE FROM staff_attempts WHERE at < ?", (cutoff,))
+                await db.execute("DELETE FROM chat_state WHERE at < ?", (cutoff,))
                 await db.commit()
             except BaseException:
                 if db.in_transaction:
