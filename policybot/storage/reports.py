@@ -31,15 +31,23 @@ class QueryLogError(RuntimeError):
     """The log cannot be read: missing, or written by another version of the code."""
 
 
-class SQLiteReports(QueryReader):
-    """The read queries over one connection (`_read_db`)."""
+class SQLReports(QueryReader):
+    """The read queries, written for SQLite with `?` placeholders; a back end with another SQL
+    dialect overrides `_all` (placeholders), `_sum` and `_day`."""
 
     @abc.abstractmethod
-    def _read_db(self) -> aiosqlite.Connection: ...
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
-    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._read_db().execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    @staticmethod
+    def _sum(condition: str) -> str:
+        """How many rows meet `condition` (SQLite sums booleans as 0/1)."""
+        return f"sum({condition})"
+
+    @staticmethod
+    def _day(minutes_param: str) -> str:
+        """The day of `at` (UTC text) shifted by a number of minutes given as a parameter."""
+        return f"date(at, {minutes_param} || ' minutes')"
+
 
     async def stats(self, since: dt.datetime, *, utc_offset: dt.timedelta = dt.timedelta(0)) -> Stats:
         lo = timestamp(since)
@@ -52,12 +60,12 @@ class SQLiteReports(QueryReader):
             if status in counts:
                 counts[status] = n
         (helpful, unhelpful), *_ = await self._all(
-            "SELECT coalesce(sum(f.helpful = 1), 0), coalesce(sum(f.helpful = 0), 0)"
+            f"SELECT coalesce({self._sum('f.helpful = 1')}, 0), coalesce({self._sum('f.helpful = 0')}, 0)"  # noqa: S608 (constant SQL)
             " FROM queries q JOIN feedback f ON f.query_id = q.query_id WHERE q.at >= ?",
             (lo,),
         )
         (chose_entry, chose_none), *_ = await self._all(
-            "SELECT coalesce(sum(c.entry_id IS NOT NULL), 0), coalesce(sum(c.entry_id IS NULL), 0)"
+            f"SELECT coalesce({self._sum('c.entry_id IS NOT NULL')}, 0), coalesce({self._sum('c.entry_id IS NULL')}, 0)"  # noqa: S608 (constant SQL)
             " FROM queries q JOIN choices c ON c.query_id = q.query_id WHERE q.at >= ?",
             (lo,),
         )
@@ -68,8 +76,8 @@ class SQLiteReports(QueryReader):
         per_day = tuple(
             DayCount(*row)
             for row in await self._all(
-                "SELECT date(at, ? || ' minutes') AS day, count(*),"  # noqa: S608 (only the fixed STATUSES are joined in)
-                + ", ".join(f"sum(status = '{s}')" for s in STATUSES)
+                f"SELECT {self._day('?')} AS day, count(*),"  # noqa: S608 (only the fixed STATUSES are joined in)
+                + ", ".join(self._sum(f"status = '{s}'") for s in STATUSES)
                 + " FROM queries WHERE at >= ? GROUP BY day ORDER BY day",
                 (f"{minutes:+d}", lo),
             )
@@ -77,8 +85,8 @@ class SQLiteReports(QueryReader):
         entries = tuple(
             EntryStats(*row)
             for row in await self._all(
-                f"SELECT {_RESOLVED} AS entry, count(*), coalesce(sum(f.helpful = 1), 0),"  # noqa: S608 (_RESOLVED is a constant)
-                " coalesce(sum(f.helpful = 0), 0)"
+                f"SELECT {_RESOLVED} AS entry, count(*), coalesce({self._sum('f.helpful = 1')}, 0),"  # noqa: S608 (_RESOLVED is a constant)
+                f" coalesce({self._sum('f.helpful = 0')}, 0)"
                 " FROM queries q LEFT JOIN choices c ON c.query_id = q.query_id"
                 f" LEFT JOIN feedback f ON f.query_id = q.query_id AND f.entry_id = {_RESOLVED}"
                 f" WHERE q.at >= ? AND {_RESOLVED} IS NOT NULL GROUP BY entry ORDER BY count(*) DESC, entry",
@@ -151,6 +159,17 @@ class SQLiteReports(QueryReader):
             group_texts, [text for text, _ in rows], threshold, key=normalised.__getitem__
         )
         return groups[:limit] if limit else groups
+
+
+class SQLiteReports(SQLReports):
+    """The read queries over one SQLite connection (`_read_db`)."""
+
+    @abc.abstractmethod
+    def _read_db(self) -> aiosqlite.Connection: ...
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._read_db().execute(sql, params) as cur:
+            return list(await cur.fetchall())
 
 
 class QueryLogReader(SQLiteReports):
