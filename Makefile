@@ -24,7 +24,7 @@ dev-venv: $(VENV)/.dev
 run: $(VENV)/.runtime
 	$(PY) bot.py
 
-# End-to-end dependencies: the Bot API emulator (npm) and headless Chromium (Debian).
+# Test dependencies beyond Python: the Bot API emulator (npm), headless Chromium and PostgreSQL (Debian).
 e2e-deps:
 	bash scripts/install-e2e-deps.sh
 

@@ -43,11 +43,18 @@ def prepared_matcher(cfg: Config, directory: Path | None = None) -> Matcher:
 
 
 async def open_querylog(cfg: Config) -> QueryLog | None:
+    querylog: QueryLog
     try:
-        querylog = SQLiteQueryLog(cfg.db_path, cfg.salt())
+        if cfg.database_url:
+            from policybot.storage.postgres import PostgresQueryLog
+
+            # rows PostgreSQL cannot take wait beside where the SQLite log would be
+            querylog = PostgresQueryLog(cfg.database_url, cfg.salt(), journal=cfg.db_path.parent / "postgres.journal")
+        else:
+            querylog = SQLiteQueryLog(cfg.db_path, cfg.salt())
         await querylog.open()
     except Exception as exc:  # answering matters more than logging: serve without a log
-        log.warning("query log %s unavailable (%s); questions will not be logged", cfg.db_path, exc)
+        log.warning("query log %s unavailable (%s); questions will not be logged", cfg.database_name, exc)
         return None
     return querylog
 

@@ -20,11 +20,12 @@ from policybot.config import Config, ConfigError
 from policybot.exitcodes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from policybot.knowledge import KnowledgeError
 from policybot.quality.evaluate import QuestionSetError
-from policybot.storage.reports import QueryLogError
+from policybot.storage.reports import QueryLogError, QueryLogReader
 
 if TYPE_CHECKING:
     from policybot.matching.matcher import Matcher
     from policybot.quality.evaluate import Question
+    from policybot.storage.postgres import PostgresReader
 
 Command = Callable[[argparse.Namespace, Config], int]
 
@@ -191,6 +192,15 @@ def cmd_bench(args: argparse.Namespace, cfg: Config) -> int:
                      sizes=args.sizes, taipei=args.taipei, updates=args.updates, as_json=args.json)
 
 
+def _reader(args: argparse.Namespace, cfg: Config) -> QueryLogReader | PostgresReader:
+    """The log staff tools read: --db (a SQLite file), else POLICYBOT_DATABASE_URL, else POLICYBOT_DB."""
+    if cfg.database_url and not args.db:
+        from policybot.storage.postgres import PostgresReader
+
+        return PostgresReader(cfg.database_url)
+    return QueryLogReader(args.db or cfg.db_path)
+
+
 def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.knowledge import load
     from policybot.staff.report import (
@@ -202,14 +212,13 @@ def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
         report_json,
         write_csvs,
     )
-    from policybot.storage.reports import QueryLogReader
 
     # days are counted in the bureau's time zone unless --utc-offset says otherwise
     utc_offset = cfg.utc_offset() if args.utc_offset is None else args.utc_offset
     since = parse_since(args.since, utc_offset=utc_offset)
 
     async def run() -> Report:
-        async with QueryLogReader(args.db or cfg.db_path) as reader:
+        async with _reader(args, cfg) as reader:
             # entry questions for the tables, when the knowledge base loads (a report works without)
             titles = entry_titles(load(args.knowledge or cfg.knowledge_dir).kb)
             return await build_report(reader, since, utc_offset=utc_offset, titles=titles, top=args.top)
@@ -231,13 +240,12 @@ def cmd_suggest(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.staff.report import parse_since
     from policybot.staff.suggest import render_suggestions, suggest_groups
     from policybot.storage.records import Group
-    from policybot.storage.reports import QueryLogReader
 
     kb = load_or_raise(args.knowledge or cfg.knowledge_dir)
     since = parse_since(args.since)
 
     async def run() -> list[Group]:
-        async with QueryLogReader(args.db or cfg.db_path) as reader:
+        async with _reader(args, cfg) as reader:
             return await reader.unanswered_groups(since, limit=args.groups, threshold=args.similarity)
 
     groups = asyncio.run(run())

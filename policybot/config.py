@@ -49,6 +49,8 @@ class Config:
     listen: tuple[str, int] = ("127.0.0.1", 8443)  # where the webhook server listens
     knowledge_dir: Path = Path("knowledge")
     db_path: Path = Path("data/policybot.sqlite3")
+    # postgresql://… : one query log for several replicas; empty = SQLite at db_path
+    database_url: str = field(default="", repr=False)
     # where the checked and indexed knowledge is kept between starts; None = not kept
     cache_dir: Path | None = Path("data/cache")
     hash_salt: str = field(default="", repr=False)
@@ -84,6 +86,13 @@ class Config:
         log_level = env.get("POLICYBOT_LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError(f"POLICYBOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        database_url = env.get("POLICYBOT_DATABASE_URL", "").strip()
+        if database_url:
+            if not database_url.startswith(("postgresql://", "postgres://")):
+                raise ConfigError("POLICYBOT_DATABASE_URL must be a postgresql:// URL (empty: SQLite at POLICYBOT_DB)")
+            if not env.get("POLICYBOT_HASH_SALT", "").strip():
+                raise ConfigError("POLICYBOT_DATABASE_URL needs POLICYBOT_HASH_SALT: replicas must hash chats "
+                                  "and sign buttons alike (python -c 'import secrets; print(secrets.token_hex(16))')")
         webhook_url = env.get("TELEGRAM_WEBHOOK_URL", "").strip()
         webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
         if webhook_url:
@@ -104,6 +113,7 @@ class Config:
             listen=_listen(env.get("POLICYBOT_LISTEN", "").strip() or "127.0.0.1:8443"),
             knowledge_dir=Path(env.get("POLICYBOT_KNOWLEDGE_DIR", "").strip() or "knowledge"),
             db_path=Path(env.get("POLICYBOT_DB", "").strip() or "data/policybot.sqlite3"),
+            database_url=database_url,
             cache_dir=_cache_dir(env.get("POLICYBOT_CACHE_DIR", "").strip()),
             hash_salt=env.get("POLICYBOT_HASH_SALT", "").strip(),
             staff_ids=frozenset(staff),
@@ -116,6 +126,17 @@ class Config:
             margin=_float_or_none(env, "POLICYBOT_MARGIN"),
             log_level=log_level,
         )
+
+    @property
+    def database_name(self) -> str:
+        """The log for messages: the SQLite file, or the PostgreSQL host and database (never
+        the password)."""
+        if not self.database_url:
+            return str(self.db_path)
+        import urllib.parse
+
+        u = urllib.parse.urlsplit(self.database_url)
+        return f"postgresql://{u.hostname or ''}{':' + str(u.port) if u.port else ''}{u.path}"
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

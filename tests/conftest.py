@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import pytest
 
@@ -243,3 +244,22 @@ def shared_matchers(
 
     monkeypatch.setattr(service_module, "Matcher", build)
     yield
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A throw-away PostgreSQL server on 127.0.0.1 for the session (tests/pgserver.py)."""
+    from tests.pgserver import PostgresServer, bin_dir
+
+    if bin_dir() is None:
+        missing("PostgreSQL is not installed (scripts/install-postgresql.sh; make test runs it)")
+    server = PostgresServer()
+    try:
+        server.start()
+    except Exception as exc:  # e.g. no permission to run initdb here
+        server.stop()
+        missing(f"PostgreSQL could not start here: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
