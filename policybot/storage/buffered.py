@@ -10,8 +10,8 @@ with backoff; after a few failed attempts, and at shutdown, they go to the journ
 dropped only when the journal cannot be written either, and then the exact number is logged.
 
 Privacy: the raw chat key is never stored (salted HMAC instead) and phone and ID-card numbers
-are masked before a question is queued (`privacy`). A back end (`sqlite.SQLiteQueryLog`) says
-how to connect, write a batch and read.
+are masked before a question is queued (`privacy`). A back end (`sqlite.SQLiteQueryLog`,
+`postgres.PostgresQueryLog`) says how to connect, write a batch and read.
 """
 
 from __future__ import annotations
@@ -87,7 +87,6 @@ class BufferedQueryLog(QueryLog):
         self.replayed = 0  # rows replayed from the journal since start
         self.moved_aside: list[Path] = []  # damaged database files moved aside since start
         self.last_error = ""  # the last write error, for staff
-
 
     # -- what a back end provides ---------------------------------------------------------
 
