@@ -5,8 +5,6 @@ API transport (the end-to-end load test over HTTP is in tests/e2e)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,48 +14,29 @@ from telegram.request import BaseRequest, RequestData
 
 from policybot.bot.app import build_application, post_init, post_shutdown
 from policybot.bot.fairness import FloodGate
-from tests.test_handlers import BOT_ID, BOT_USERNAME, FakeTelegram, make_config
+from tests.test_handlers import FakeTelegram, make_config
 
 CRISIS = "我不想活了"
 
 
-class SlowTelegram(BaseRequest):
-    """Answers like Telegram; replies to chats in `slow` take `delay` seconds. Records
-    (chat, text, seconds since creation) for every message sent."""
+class SlowTelegram(FakeTelegram):
+    """tests/test_handlers.FakeTelegram, where replies to chats in `slow` take `delay` seconds;
+    records (chat, text, seconds since t0) for every message sent."""
 
     def __init__(self, slow: set[int] | None = None, delay: float = 0.0) -> None:
+        super().__init__()
         self.slow, self.delay = slow or set(), delay
         self.sent: list[tuple[int, str, float]] = []
         self.t0 = time.perf_counter()
-        self._ids = itertools.count(100)
-
-    @property
-    def read_timeout(self) -> float | None:
-        return 1.0
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
 
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
-                         read_timeout: Any = None, write_timeout: Any = None, connect_timeout: Any = None,
-                         pool_timeout: Any = None) -> tuple[int, bytes]:
-        name = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data else {}
-        bot = {"id": BOT_ID, "is_bot": True, "first_name": "Policy", "username": BOT_USERNAME}
-        result: Any = True
-        if name == "getMe":
-            result = bot
-        elif name == "sendMessage":
-            chat = int(params["chat_id"])
+                         *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if url.endswith("/sendMessage") and request_data is not None:
+            params = request_data.parameters
+            chat = int(str(params["chat_id"]))
             await asyncio.sleep(self.delay if chat in self.slow else 0)
             self.sent.append((chat, str(params["text"]), time.perf_counter() - self.t0))
-            result = {"message_id": next(self._ids), "date": int(time.time()),
-                      "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"},
-                      "from": bot, "text": params["text"]}
-        return 200, json.dumps({"ok": True, "result": result}).encode()
+        return await super().do_request(url, method, request_data, *args, **kwargs)
 
 
 def _update(n: int, user: int, text: str, app: Any) -> Update:

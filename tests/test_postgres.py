@@ -87,8 +87,7 @@ async def test_gaps_risks_language_and_purge(make_log: Callable[..., BufferedQue
 async def test_unwritable_rows_wait_in_the_journal(make_log: Callable[..., BufferedQueryLog], monkeypatch: pytest.MonkeyPatch) -> None:
     qlog = make_log(retry_initial=0.01, flush_interval=0.02, close_timeout=0.1)
     await qlog.open()
-    real = qlog._write
-    monkeypatch.setattr(qlog, "_write", _failing(qlog))
+    monkeypatch.setattr(qlog, "_write", _failing)
     for i in range(5):
         qlog.record(make(i))
     await qlog.close()  # the database "stays down" through shutdown
@@ -98,13 +97,10 @@ async def test_unwritable_rows_wait_in_the_journal(make_log: Callable[..., Buffe
     assert await _rows(again, "SELECT count(*) FROM queries") == [(5,)]
     await again.close()
     assert again.replayed == 5
-    del real
 
 
-def _failing(qlog: BufferedQueryLog) -> Callable[..., Any]:
-    async def write(ops: Any) -> None:
-        raise OSError("the database server went away")
-    return write
+async def _failing(ops: Any) -> None:
+    raise OSError("the database server went away")
 
 
 def dataclass_replace(rec: Any, **changes: Any) -> Any:

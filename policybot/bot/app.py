@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 import sys
+from collections.abc import Callable
 
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -192,8 +193,13 @@ def _urgent(application: BotApplication, update: Update) -> bool:
 def run(cfg: Config) -> int:
     """Long-poll Telegram until interrupted; EXIT_ERRORS when the bot cannot start."""
     application = build_application(cfg)
+    return run_until_stopped(lambda: application.run_polling(allowed_updates=ALLOWED_UPDATES))
+
+
+def run_until_stopped(main: Callable[[], object]) -> int:
+    """Run the bot (polling or webhook) and say why it could not start, if it could not."""
     try:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+        main()
     except KnowledgeError as exc:
         exc.print(sys.stderr, prefix="cannot start: ")
         return EXIT_ERRORS

@@ -23,7 +23,7 @@ import urllib.parse
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import TelegramError
 
 from policybot.bot.app import (
     ALLOWED_UPDATES,
@@ -31,11 +31,11 @@ from policybot.bot.app import (
     build_application,
     post_init,
     post_shutdown,
+    run_until_stopped,
 )
 from policybot.bot.context import BotApplication
 from policybot.config import Config
 from policybot.exitcodes import EXIT_ERRORS, EXIT_OK
-from policybot.knowledge import KnowledgeError
 
 log = logging.getLogger(__name__)
 
@@ -174,12 +174,4 @@ def register(cfg: Config, *, delete: bool = False) -> int:
 
 def run(cfg: Config) -> int:
     """Webhook mode until interrupted; EXIT_ERRORS when the bot cannot start."""
-    try:
-        asyncio.run(serve(cfg))
-    except KnowledgeError as exc:
-        exc.print(sys.stderr, prefix="cannot start: ")
-        return EXIT_ERRORS
-    except InvalidToken:
-        print("cannot start: Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
-        return EXIT_ERRORS
-    return EXIT_OK
+    return run_until_stopped(lambda: asyncio.run(serve(cfg)))

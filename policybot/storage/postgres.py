@@ -228,9 +228,8 @@ class PostgresReader(PostgresReports):
         pool = await asyncpg.create_pool(self.url, min_size=1, max_size=2,
                                          server_settings={"default_transaction_read_only": "on"})
         try:
-            version = await pool.fetchval(
-                "SELECT max(version) FROM policybot_schema") if await pool.fetchval(
-                "SELECT to_regclass('policybot_schema') IS NOT NULL") else 0
+            created = await pool.fetchval("SELECT to_regclass('policybot_schema') IS NOT NULL")
+            version = (await pool.fetchval("SELECT max(version) FROM policybot_schema") or 0) if created else 0
         except BaseException:
             await pool.close()
             raise
