@@ -46,6 +46,8 @@ PASSWORD_HASH = "pbkdf2_sha256$1000$e2esalt$" + __import__("base64").b64encode(
 ).decode()  # few iterations: the test logs in many times
 
 pytestmark = pytest.mark.e2e
+# datasette-vega's chart of questions per day, as the page's own link draws it
+CHART = "#g.mark=line&g.x_column=day&g.x_type=ordinal&g.y_column=total&g.y_type=quantitative"
 
 
 @pytest.fixture(autouse=True)
@@ -92,6 +94,14 @@ async def _fill(path: Path) -> None:
             )
             if helpful is not None:
                 qlog.feedback(qid, helpful, entry or "none")
+        # a fortnight of answered questions before that, so that the daily chart has a line
+        for day in range(3, 17):
+            for k in range(day % 4 + 1):
+                qlog.record(QueryRecord(
+                    query_id=f"e2h{day:03d}{k:04d}", at=now - dt.timedelta(days=day, hours=k), chat=f"tg:{2000 + k}",
+                    lang="zh-Hans", text="孩子几个月打疫苗", normalised="孩子几个月打疫苗", status="answered",
+                    entry_id="child-vaccination", score=70.0, candidates=(), latency_ms=3.0, kb_version="e2e",
+                    channel="telegram"))
 
 
 def _free_port() -> int:
@@ -206,6 +216,15 @@ def screenshot(tmp_path: Path, url: str, out: Path, size: str = "1280,900") -> P
     return out
 
 
+def _line_pixels(png: Path) -> int:
+    """Pixels of datasette-vega's line colour (#ab5787 and its anti-aliased neighbours)."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        rgb = im.convert("RGB")
+        return sum(1 for r, g, b in rgb.get_flattened_data() if r - g > 50 and b - g > 25 and r < 240)
+
+
 def _browser_login(tmp_path: Path, base: str) -> None:
     """Sign Chromium's profile in: a page that posts the login form (the cookie stays in the
     profile every later Chromium run of this test uses)."""
@@ -261,7 +280,7 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     assert _get(base + "/unanswered-groups")[0] == 302  # behind the login
     for name in ("unanswered_this_week", "unhelpful_answers", "daily_volume", "queries_by_entry"):
         assert f"/{DB_NAME}/{name}" in index
-    assert "Unanswered questions this week" in index
+    assert "每日问题数与回答率" in index and "没帮助的回答" in index
 
     # a canned query shows the rows this test wrote
     page = dump_dom(tmp_path, base + f"/{DB_NAME}/unanswered_this_week")
@@ -283,11 +302,7 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     assert "inpatient-reimbursement" in unhelpful and "outpatient-reimbursement" in unhelpful
     daily = dump_dom(tmp_path, base + f"/{DB_NAME}/daily_volume")
     assert "answered_pct" in daily and "g.mark=line" in daily  # the vega chart links
-    chart = dump_dom(
-        tmp_path,
-        base + f"/{DB_NAME}/daily_volume#g.mark=line&g.x_column=day&g.x_type=ordinal"
-        "&g.y_column=answered_pct&g.y_type=quantitative",
-    )
+    chart = dump_dom(tmp_path, base + f"/{DB_NAME}/daily_volume" + CHART)
     assert re.search(r'<canvas[^>]*class="marks"', chart), "datasette-vega drew no chart"
 
     # privacy: no chat hashes anywhere the page reaches, raw tables and arbitrary SQL closed
@@ -303,7 +318,11 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     assert _get(base + f"/{DB_NAME}?sql={sql}", cookie=cookie)[0] == 403
     assert _get(base + f"/{DB_NAME}.db", cookie=cookie)[0] in (403, 404)
 
-    shot = screenshot(tmp_path, base + f"/{DB_NAME}/unanswered_this_week", tmp_path / "staff-page.png")
+    # the chart is visible: the screenshot has the line's colour, which the page without it lacks
+    shot = screenshot(tmp_path, base + f"/{DB_NAME}/daily_volume" + CHART, tmp_path / "staff-page.png",
+                      size="1280,1400")
+    plain = screenshot(tmp_path, base + f"/{DB_NAME}/daily_volume", tmp_path / "no-chart.png", size="1280,1400")
+    assert _line_pixels(shot) >= 150 and _line_pixels(plain) == 0
     if UPDATE_DOCS:
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "staff-page.png")
