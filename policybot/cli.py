@@ -276,10 +276,36 @@ def cmd_staff_password(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_staff_web(args: argparse.Namespace, cfg: Config) -> int:
     from policybot.staff.web import serve
 
+    if cfg.database_url and not args.db:
+        return _staff_web_postgres(args, cfg)
     db = Path(args.db or cfg.db_path)
     if not db.is_file():
         raise QueryLogError(f"no query log at {db}")
     return serve(db, args.metadata, host=args.host, port=args.port, immutable=args.immutable, timezone=cfg.timezone)
+
+
+def _staff_web_postgres(args: argparse.Namespace, cfg: Config) -> int:
+    """Datasette reads SQLite only: it serves a copy of the PostgreSQL log, refreshed while it runs."""
+    from policybot.staff.web import serve
+    from policybot.storage.mirror import refresh
+
+    copy = cfg.db_path.parent / "staff-copy" / "policybot.sqlite3"
+    try:
+        first = asyncio.run(refresh(cfg.database_url, copy))
+    except Exception as exc:  # any failure to read the log: one clear line
+        raise QueryLogError(f"cannot copy the PostgreSQL log for the staff page: {exc}") from None
+    print(f"staff page: a copy of the PostgreSQL log ({first.copied} rows) at {copy},"
+          f" refreshed every {args.refresh:g} s", file=sys.stderr)
+
+    def again() -> None:
+        try:
+            asyncio.run(refresh(cfg.database_url, copy))
+        except Exception as exc:  # keep serving the last copy; say why
+            print(f"staff page: the copy was not refreshed ({type(exc).__name__}: {exc});"
+                  " it shows the last copy", file=sys.stderr)
+
+    return serve(copy, args.metadata, host=args.host, port=args.port, timezone=cfg.timezone,
+                 refresh=again, every=args.refresh)
 
 
 # -- arguments -----------------------------------------------------------------------------
@@ -408,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve a snapshot file with -i (never a live log: immutable mode ignores the WAL)",
     )
+    p.add_argument("--refresh", type=float, default=60.0, metavar="SECONDS",
+                   help="with POLICYBOT_DATABASE_URL: how often the page's copy of the PostgreSQL log is refreshed")
     return parser
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,10 @@ def hash_password(password: str) -> str:
 
 def serve(
     db: Path, metadata_source: str | Path, *, host: str, port: int, immutable: bool = False,
-    timezone: str = "Asia/Shanghai",
+    timezone: str = "Asia/Shanghai", refresh: Callable[[], None] | None = None, every: float = 60.0,
 ) -> int:
-    """Run Datasette on `db` until it stops or this process is told to; its exit status."""
+    """Run Datasette on `db` until it stops or this process is told to; its exit status.
+    With `refresh` (the copy of a PostgreSQL log), it is called every `every` seconds meanwhile."""
     if not os.environ.get(PASSWORD_HASH_VAR, "").startswith("pbkdf2_sha256$"):
         print(f"staff-web needs a login: set {PASSWORD_HASH_VAR} (in .env) to the output of "
               "`python -m policybot staff-password`", file=sys.stderr)
@@ -119,7 +121,12 @@ def serve(
         # pass a service manager's SIGTERM on, so Datasette never outlives this process
         previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:
-            return proc.wait()
+            while True:
+                try:
+                    return proc.wait(timeout=every if refresh else None)
+                except subprocess.TimeoutExpired:
+                    if refresh is not None:
+                        refresh()
         except KeyboardInterrupt:
             proc.terminate()
             return proc.wait()

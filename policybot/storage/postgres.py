@@ -87,6 +87,17 @@ MIGRATIONS: tuple[str, ...] = (
         LEFT JOIN feedback f ON f.query_id = q.query_id
              AND f.entry_id = (CASE WHEN c.query_id IS NOT NULL THEN c.entry_id ELSE q.entry_id END);
     """,
+    # 2: a change number on every row the staff page reads, set on insert and on every update,
+    # so that its SQLite copy (`mirror`) copies only what changed
+    """
+    CREATE SEQUENCE change_seq;
+    ALTER TABLE queries ADD COLUMN seq BIGINT NOT NULL DEFAULT nextval('change_seq');
+    ALTER TABLE feedback ADD COLUMN seq BIGINT NOT NULL DEFAULT nextval('change_seq');
+    ALTER TABLE choices ADD COLUMN seq BIGINT NOT NULL DEFAULT nextval('change_seq');
+    CREATE INDEX queries_seq ON queries(seq);
+    CREATE INDEX feedback_seq ON feedback(seq);
+    CREATE INDEX choices_seq ON choices(seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -98,11 +109,13 @@ _SQL = {
     ),
     "feedback": (
         "INSERT INTO feedback (query_id, entry_id, helpful, at) VALUES ($1,$2,$3,$4) ON CONFLICT (query_id, entry_id)"
-        " DO UPDATE SET helpful = EXCLUDED.helpful, at = EXCLUDED.at WHERE EXCLUDED.at >= feedback.at"
+        " DO UPDATE SET helpful = EXCLUDED.helpful, at = EXCLUDED.at, seq = nextval('change_seq')"
+        " WHERE EXCLUDED.at >= feedback.at"
     ),
     "choice": (
         "INSERT INTO choices (query_id, entry_id, at) VALUES ($1,$2,$3) ON CONFLICT (query_id)"
-        " DO UPDATE SET entry_id = EXCLUDED.entry_id, at = EXCLUDED.at WHERE EXCLUDED.at >= choices.at"
+        " DO UPDATE SET entry_id = EXCLUDED.entry_id, at = EXCLUDED.at, seq = nextval('change_seq')"
+        " WHERE EXCLUDED.at >= choices.at"
     ),
     "staff": (
         "INSERT INTO staff_attempts (attempt_id, chat_hash, command, at) VALUES ($1,$2,$3,$4)"

@@ -7,6 +7,7 @@ docs/staff-page.png and docs/report.png from this run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import html
@@ -16,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -24,11 +26,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from policybot.knowledge import load
 from policybot.staff import report as staff_report
+from policybot.storage.postgres import PostgresQueryLog
 from policybot.storage.privacy import hash_chat
 from policybot.storage.records import QueryRecord
 from policybot.storage.reports import QueryLogReader
@@ -70,9 +74,11 @@ ROWS = [
 ]
 
 
-async def _fill(path: Path) -> None:
+async def _fill(path: Path | str) -> None:
+    """The log at `path` (a SQLite file, or a postgresql:// URL) with ROWS and a fortnight before."""
     now = dt.datetime.now(dt.UTC)
-    async with SQLiteQueryLog(path, SALT) as qlog:
+    log = PostgresQueryLog(path, SALT) if isinstance(path, str) else SQLiteQueryLog(path, SALT)
+    async with log as qlog:
         for i, (text, status, entry, helpful, chat) in enumerate(ROWS):
             qid = f"e2e{i:07d}"
             qlog.record(
@@ -136,16 +142,15 @@ def _login(base: str, password: str = PASSWORD) -> str:
     return cookie if status == 302 and "ds_actor=" in cookie else ""
 
 
-@pytest.fixture
-def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    db = tmp_path / f"{DB_NAME}.sqlite3"
-    asyncio.run(_fill(db))
+@contextlib.contextmanager
+def _staff_web(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`python -m policybot staff-web ARGS` on a free port until the block ends; its base URL."""
     port = _free_port()
     log = (tmp_path / "staff-web.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "policybot", "staff-web", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "policybot", "staff-web", *args, "--port", str(port)],
         cwd=REPO,
-        env={**os.environ, "POLICYBOT_STAFF_PASSWORD_HASH": PASSWORD_HASH},
+        env={**os.environ, "POLICYBOT_STAFF_PASSWORD_HASH": PASSWORD_HASH, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own group, so cleanup can reach Datasette too
@@ -164,7 +169,7 @@ def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             if time.monotonic() > deadline:
                 pytest.fail(f"staff-web did not start: {(tmp_path / 'staff-web.log').read_text()}")
             time.sleep(0.2)
-        yield base, db
+        yield base
     finally:
         proc.terminate()  # staff-web passes SIGTERM on to Datasette
         try:
@@ -173,6 +178,14 @@ def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def staff_page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    db = tmp_path / f"{DB_NAME}.sqlite3"
+    asyncio.run(_fill(db))
+    with _staff_web(tmp_path, "--db", str(db)) as base:
+        yield base, db
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -326,6 +339,40 @@ def test_staff_page_in_chromium(staff_page: tuple[str, Path], tmp_path: Path) ->
     if UPDATE_DOCS:
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "staff-page.png")
+
+
+def test_staff_page_on_postgres(postgres: Any, tmp_path: Path) -> None:
+    """With POLICYBOT_DATABASE_URL the page serves a copy of the PostgreSQL log, kept fresh."""
+    url = postgres.createdb("staff_page")
+    asyncio.run(_fill(url))
+    env = {"POLICYBOT_DATABASE_URL": url, "POLICYBOT_HASH_SALT": SALT, "POLICYBOT_DB": str(tmp_path / "data" / "x.sqlite3")}
+    with _staff_web(tmp_path, "--refresh", "0.5", env=env) as base:
+        assert _get(base + "/policybot/unanswered_this_week.csv")[0] == 302  # the login holds here too
+        cookie = _login(base)
+        status, body = _get(base + "/policybot/unanswered_this_week.csv", cookie=cookie)
+        assert status == 200
+        assert {r["question"]: int(r["times"]) for r in csv.DictReader(io.StringIO(body))} == {
+            "医保卡丢了怎么补办": 3, "异地就医怎么备案": 1, "宠物狗打疫苗去哪": 1}
+        assert _get(base + "/policybot/queries", cookie=cookie)[0] == 403  # raw tables closed
+        assert _get(base + "/policybot/mirror_state", cookie=cookie)[0] == 403
+
+        async def one_more() -> None:
+            async with PostgresQueryLog(url, SALT) as qlog:
+                qlog.record(QueryRecord(
+                    query_id="e2epg00001", at=dt.datetime.now(dt.UTC), chat="tg:3001", lang="zh-Hans",
+                    text="异地就医怎么备案", normalised="异地就医怎么备案", status="unanswered", entry_id=None,
+                    score=20.0, candidates=(), latency_ms=3.0, kb_version="e2e", channel="telegram"))
+
+        asyncio.run(one_more())  # a replica logs another question: the page shows it shortly
+        deadline = time.monotonic() + 15
+        while True:
+            body = _get(base + "/policybot/unanswered_this_week.csv", cookie=cookie)[1]
+            if {r["question"]: int(r["times"]) for r in csv.DictReader(io.StringIO(body))}.get("异地就医怎么备案") == 2:
+                break
+            assert time.monotonic() < deadline, body
+            time.sleep(0.3)
+    copy = tmp_path / "data" / "staff-copy" / "policybot.sqlite3"
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
 
 
 def test_report_screenshot(tmp_path: Path) -> None:
