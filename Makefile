@@ -50,6 +50,7 @@ check: $(VENV)/.runtime
 eval: $(VENV)/.runtime
 	$(PY) -m policybot eval tests/data/blind-questions.yaml --baselines
 	$(PY) -m policybot eval tests/data/blind-questions-2.yaml --baselines
+	$(PY) -m policybot eval tests/data/blind-questions-3.yaml --baselines
 	$(PY) -m policybot eval tests/data/safety-questions.yaml
 	$(PY) -m policybot eval tests/data/safety-questions-heldout.yaml
 	$(PY) -m policybot eval tests/data/safety-questions-unseen.yaml

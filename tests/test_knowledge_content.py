@@ -60,6 +60,7 @@ def test_no_eval_question_copied_into_knowledge(kb):
         shared_file("eval/dev-questions.yaml"),
         ROOT / "tests" / "data" / "blind-questions.yaml",
         ROOT / "tests" / "data" / "blind-questions-2.yaml",
+        ROOT / "tests" / "data" / "blind-questions-3.yaml",
     ):
         items += yaml.safe_load(path.read_text("utf-8"))
     questions = [q for q in (normalise(item["q"]).replace(" ", "") for item in items) if len(q) >= 8]
