@@ -37,7 +37,7 @@ FORMAT = 1  # bump when the layout of what is cached changes in a way the code h
 PREFIX = "knowledge-"
 SUFFIX = ".pickle"
 # Libraries whose version changes what an index holds (segmentation, readings, arrays).
-LIBRARIES = ("jieba", "pypinyin", "opencc", "rapidfuzz", "numpy", "pyahocorasick", "PyYAML")
+LIBRARIES = ("jieba", "pypinyin", "opencc", "rapidfuzz", "numpy", "pyahocorasick", "PyYAML", "snowballstemmer")
 
 
 @dataclass

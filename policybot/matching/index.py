@@ -25,13 +25,17 @@ import numpy.typing as npt
 
 from policybot.matching.normalise import has_cjk, normalise
 from policybot.matching.typos import TypoCorrector, pinyin_of_words
-from policybot.matching.vocabulary import STOPWORDS_ZH, en_tokens, new_tokenizer
+from policybot.matching.vocabulary import STOPWORDS_ZH, en_tokens, new_tokenizer, stem_text
 from policybot.model import KnowledgeBase
 
 _LATIN = re.compile(r"[a-z]")
 
 # Knowledge terms enter the tokenizer's dictionary at least this frequent, so they win.
 TERM_FREQ = 200_000
+# An English word no entry uses weighs this (a Chinese one weighs the highest idf): the
+# knowledge base's English side is thin, so an unknown English word is weak evidence that the
+# question is about something else, and a long English question was drowned by them.
+UNKNOWN_EN_WEIGHT = 2.0
 
 
 @dataclass(slots=True)
@@ -85,17 +89,20 @@ class Index:
             forms = [normalise(t) for t in group if normalise(t)]
             for f in forms:
                 self.canon.setdefault(f, forms[0])
+                if f.isascii():  # English forms are met as stems
+                    self.canon.setdefault(stem_text(f), forms[0])
         self.out_of_scope = tuple(sorted({normalise(t) for t in kb.out_of_scope if t}))
         self.in_scope = tuple(sorted({normalise(t) for t in kb.in_scope if t}))
         # English words and phrases -> the Chinese term they mean (longest phrase first), so an
         # English question is compared with the Chinese phrasings too
+        # (matched on word stems: "mediate" finds the term written "mediation")
         gloss: dict[str, str] = {}
         for head, *words in kb.glossary:
             for term in words:
-                gloss.setdefault(normalise(term), normalise(head))
+                gloss.setdefault(stem_text(normalise(term)), normalise(head))
         self._gloss = gloss
         self._gloss_re = (
-            re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(gloss, key=len, reverse=True)) + r")(?:e?s)?\b")
+            re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(gloss, key=len, reverse=True)) + r")\b")
             if gloss else None
         )
         self.smalltalk_ids = {normalise(p): s.id for s in kb.smalltalk for p in s.patterns if normalise(p)}
@@ -233,13 +240,19 @@ class Index:
         self.typos.words = self._tok.FREQ
 
     def weight(self, token: str) -> float:
-        return self._idf.get(token, self._idf_unknown)
+        w = self._idf.get(token)
+        if w is not None:
+            return w
+        return UNKNOWN_EN_WEIGHT if token.isascii() else self._idf_unknown
 
     def gloss(self, normalised: str) -> str:
         """English glossary terms replaced by their Chinese term ("free checkup" -> "免费 体检")."""
-        if self._gloss_re is None or not _LATIN.search(normalised):
+        if not _LATIN.search(normalised):
             return normalised
-        return self._gloss_re.sub(lambda m: f" {self._gloss[m.group(1)]} ", normalised)
+        stemmed = stem_text(normalised)
+        if self._gloss_re is None:
+            return stemmed
+        return self._gloss_re.sub(lambda m: f" {self._gloss[m.group(1)]} ", stemmed)
 
     def tokens(self, normalised: str, segmented: list[str] | None = None) -> list[str]:
         """Gloss English terms, segment, canonicalise synonyms, drop function words.

@@ -20,6 +20,7 @@ by `margin`, or clears `suggest_threshold` and leads by `clear_lead`; `ambiguous
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,13 @@ from policybot.model import (
 )
 
 MAX_QUERY_CHARS = 500  # a question longer than this is matched on its beginning only
+
+# A long message is usually a story that ends in its question. Its last sentences are matched
+# too, and that reading counts when it scores higher for one of the whole message's leaders:
+# the story's other words no longer dilute the question.
+STORY_CHARS = 40  # from this length (of the raw message)
+STORY_END = 3  # sentences
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
 
 
 FEATURES = ("keyword", "coverage", "evidence", "fuzzy", "pinyin")
@@ -90,6 +98,7 @@ class Analysis:
     scored: list[Scored] = field(default_factory=list)
     result: MatchResult | None = None
     known: float = 0.0  # the most of the question's word weight any entry knows (coverage)
+    focus: str = ""  # a story's question sentences, when they scored better than the whole
 
 
 class Matcher:
@@ -268,6 +277,14 @@ class Matcher:
                                    special_id=",".join(detection.kinds), script=a.script)
             return a
         a = self.analyse(query)
+        part = question_part(query[:MAX_QUERY_CHARS])
+        if part:
+            b = self.analyse(part)
+            # it sharpens the whole message's reading, it never brings in another subject
+            leaders = {x.entry_id for x in a.scored[:3]}
+            if b.scored and b.scored[0].entry_id in leaders and b.scored[0].score > a.scored[0].score:
+                b.query, b.focus = a.query, part
+                a = b
         a.safety = detection
         a.result = self.decide(a)
         return a
@@ -281,3 +298,15 @@ class Matcher:
     def rank(self, query: str, limit: int = 3) -> list[Candidate]:
         """Nearest entries regardless of thresholds (for editors' suggestions)."""
         return [Candidate(x.entry_id, x.score) for x in self.analyse(query, every_entry=True).scored[:limit]]
+
+
+def question_part(text: str) -> str:
+    """The last sentences of a long message ("" when it is short or has no more sentences
+    than that): where a resident's story ends in what they want to know."""
+    text = text.strip()
+    if len(text) < STORY_CHARS:
+        return ""
+    sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    if len(sentences) <= STORY_END:
+        return ""
+    return " ".join(sentences[-STORY_END:])

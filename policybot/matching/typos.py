@@ -102,7 +102,10 @@ class TypoCorrector:
             done = False
             for size in range(min(MAX_TERM_CHARS, len(run) - i), 1, -1):
                 window = run[i : i + size]
-                term = self._by_pinyin.get(tuple(py[i : i + size])) or self._near_term(window, py[i : i + size])
+                term = self._by_pinyin.get(tuple(py[i : i + size]))
+                near = term is None
+                if near:
+                    term = self._near_term(window, py[i : i + size])
                 if term is None or term == window:
                     if term == window:
                         i += size
@@ -112,6 +115,8 @@ class TypoCorrector:
                 # A real word of its own is not a typo (but "结合病" is not a word).
                 if window in self._vocabulary or self.words.get(window, 0) > 0:
                     continue
+                if near and self._splits_a_word(run, i, size, term):
+                    continue
                 out[i : i + size] = list(term)
                 i += size
                 done = True
@@ -119,6 +124,15 @@ class TypoCorrector:
             if not done:
                 i += 1
         return "".join(out)
+
+    def _splits_a_word(self, run: str, i: int, size: int, term: str) -> bool:
+        """A near-homophone window whose first or last character, the one that differs from the
+        term, makes a word with its neighbour outside the window is two words, not a typo:
+        小孩几个月 is 小孩 + 几个月, not 小孩子 + 个月."""
+        end = i + size
+        if run[end - 1] != term[-1] and end < len(run) and self.words.get(run[end - 1 : end + 1], 0) > 0:
+            return True
+        return run[i] != term[0] and i > 0 and self.words.get(run[i - 1 : i + 1], 0) > 0
 
     def _near_term(self, window: str, py: list[str]) -> str | None:
         """The term spelled like `window` but for one character one pinyin letter away."""

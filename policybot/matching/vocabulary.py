@@ -16,7 +16,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import jieba
@@ -33,7 +33,15 @@ STOPWORDS_EN = frozenset(
     """a an the i me my we our you your he she it they them is are was were be been am do does did
     can could should would will shall may might must to of in on at for from by with about as and or
     but if so not no how what when where which who whom why there here this that these those any some
-    get got have has had please tell want need know""".split()
+    get got have has had please tell want need know
+    myself ours ourselves yours yourself yourselves him his himself her hers herself its itself their
+    theirs themselves being having doing because until while against between into through above below
+    up down out off over under again further then once all both each few more most other such nor only
+    own same than too very just now also even still really actually already yet ever maybe perhaps
+    im ive id ill dont doesnt didnt cant cannot wont isnt arent wasnt couldnt wouldnt shouldnt
+    hi hello hey thanks thank ok okay sorry wondering wonder asking ask question someone somebody
+    something anything anyone anybody thing things stuff lot lots bit kind sort way like pretty quite
+    said say says told heard hear think thought sure right go going went come came let us one""".split()
 )
 # Words kept out of the keywords `suggest` proposes: the function words, and question words that
 # say nothing about the topic (the matcher does not drop these: they are part of phrasings).
@@ -44,17 +52,28 @@ KEYWORD_STOPWORDS = STOPWORDS_ZH | frozenset(
 _EN_WORD = re.compile(r"[a-z][a-z0-9]+|\d+")
 
 
-def en_tokens(normalised: str) -> list[str]:
-    """English words of normalised text, function words dropped, plurals folded crudely."""
-    out = []
-    for w in _EN_WORD.findall(normalised):
-        if w in STOPWORDS_EN:
-            continue
-        # crude plural folding: appointments -> appointment
-        if len(w) > 4 and w.endswith("s") and not w.endswith("ss"):
-            w = w[:-1]
-        out.append(w)
-    return out
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball (Porter 2) stem: mediate, mediation -> mediat; discharged -> discharg."""
+    return str(_stemmer().stemWord(word))
+
+
+def stem_text(normalised: str) -> str:
+    """Normalised text with each English word replaced by its stem, so that "mediate" meets
+    "mediation" and "discharged" meets "discharge"; function words and other text unchanged."""
+    return _EN_WORD.sub(lambda m: m.group(0) if m.group(0) in STOPWORDS_EN else stem(m.group(0)), normalised)
+
+
+def en_tokens(stemmed: str) -> list[str]:
+    """English words of `stem_text` output, function words dropped."""
+    return [w for w in _EN_WORD.findall(stemmed) if w not in STOPWORDS_EN]
 
 
 def _import_jieba() -> ModuleType:

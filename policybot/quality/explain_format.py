@@ -36,6 +36,7 @@ def format_analysis(a: Analysis, matcher: Matcher, limit: int = 5) -> str:
     r = a.result
     lines = [
         f"question:     {a.query}",
+        *([f"scored on:    {a.focus}   (the question sentences of a long message scored higher)"] if a.focus else []),
         f"script:       {a.script}",
         f"normalised:   {a.normalised}",
     ]
