@@ -201,6 +201,8 @@ class KnowledgeBase:
     filler: tuple[str, ...] = ()  # phrases removed before matching (请问, 我想问一下 ...)
     out_of_scope: tuple[str, ...] = ()  # terms that mark a question as not ours (宠物, 股票 ...)
     in_scope: tuple[str, ...] = ()  # words of the bureau's subject (医, 药, 疫苗 …): never "out of scope"
+    # things of other services (身份证, 银行卡 …): out of scope unless an in-scope word is there too
+    other_services: tuple[str, ...] = ()
     # English terms read as a Chinese knowledge term: each group the Chinese term first
     glossary: tuple[tuple[str, ...], ...] = ()
     safety: Safety = field(default_factory=Safety)

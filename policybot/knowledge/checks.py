@@ -174,12 +174,17 @@ def check_related(related: Iterable[RelatedLink], entry_ids: Collection[str]) ->
             )
 
 
-def check_out_of_scope(phrasings: Iterable[Text], out_of_scope: Iterable[str]) -> list[Problem]:
-    """An out-of-scope term inside an entry's own phrasing would push the entry's own question away."""
+def check_out_of_scope(phrasings: Iterable[Text], out_of_scope: Iterable[str],
+                       unless: Iterable[str] = ()) -> list[Problem]:
+    """An out-of-scope term inside an entry's own phrasing would push the entry's own question
+    away (`unless`: words that lift the term's penalty, as in-scope words lift other_services')."""
     terms = [(t, normalise(t)) for t in out_of_scope if normalise(t)]
+    lifting = [k for k in (normalise(t) for t in unless) if k]
     problems: list[Problem] = []
     for p in phrasings:
         norm = normalise(p.text)
+        if any(k in norm for k in lifting):
+            continue
         for term, key in terms:
             if key in norm:
                 problems.append(

@@ -77,6 +77,8 @@ class _Loader:
             # a file that did not parse may hold the missing ids: its one error says it all
             check_related(cats.related, cats.entry_ids)
         self.problems += check_out_of_scope(cats.phrasings, self.vocabulary.out_of_scope)
+        self.problems += check_out_of_scope(cats.phrasings, self.vocabulary.other_services,
+                                            unless=self.vocabulary.in_scope)
         self.check_safety()
         problems = tuple(sorted(self.problems, key=lambda p: (p.file, p.line)))
         if any(p.severity == ERROR for p in problems):
@@ -89,6 +91,7 @@ class _Loader:
             filler=self.vocabulary.filler,
             out_of_scope=self.vocabulary.out_of_scope,
             in_scope=self.vocabulary.in_scope,
+            other_services=self.vocabulary.other_services,
             glossary=self.vocabulary.glossary,
             safety=self.safety,
             smalltalk=self.smalltalk,

@@ -32,13 +32,16 @@ class Vocabulary:
     out_of_scope: tuple[str, ...] = ()
     in_scope: tuple[str, ...] = ()
     glossary: tuple[tuple[str, ...], ...] = ()
+    other_services: tuple[str, ...] = ()
 
 
 def read_synonyms(file: FileReader, root: Node) -> Vocabulary:
     """synonyms.yaml: synonym groups (the canonical term first), filler, out-of-scope terms, and
     in-scope words (a question with one is the bureau's subject: a gap, never "out of scope"),
+    other services' things (out of scope unless an in-scope word is there too),
     and the English glossary (a Chinese knowledge term, then the English words for it)."""
-    top = file.fields(root, "synonyms.yaml", ("synonyms", "filler", "out_of_scope", "in_scope", "glossary"))
+    top = file.fields(root, "synonyms.yaml", ("synonyms", "filler", "out_of_scope", "in_scope", "glossary",
+                                                      "other_services"))
     if top is None:
         return Vocabulary()
     groups: list[tuple[str, ...]] = []
@@ -76,13 +79,13 @@ def read_synonyms(file: FileReader, root: Node) -> Vocabulary:
                     file.warning(group_node, f"synonym group '{head}' has a single term")
                 groups.append(tuple(group))
     lists: dict[str, tuple[str, ...]] = {}
-    for key in ("filler", "out_of_scope", "in_scope"):
+    for key in ("filler", "out_of_scope", "in_scope", "other_services"):
         if key in top:
             values = file.strings(top[key], f"'{key}'") or []
             lists[key] = tuple(dict.fromkeys(v for v, _ in values))
     return Vocabulary(
         tuple(groups), lists.get("filler", ()), lists.get("out_of_scope", ()), lists.get("in_scope", ()),
-        read_glossary(file, top.get("glossary")),
+        read_glossary(file, top.get("glossary")), lists.get("other_services", ()),
     )
 
 

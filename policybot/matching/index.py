@@ -38,6 +38,24 @@ TERM_FREQ = 200_000
 UNKNOWN_EN_WEIGHT = 2.0
 
 
+class TermList:
+    """Terms found in normalised text: a Chinese one anywhere, an English one as whole words
+    (a plural too), so that "pet" is not found in "competent"."""
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        terms = [t for t in terms if t]
+        self.cjk = [t for t in terms if not t.isascii()]
+        english = sorted((t for t in terms if t.isascii()), key=len, reverse=True)
+        self.english = (re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, english)) + r")(?:e?s)?(?![a-z0-9])")
+                        if english else None)
+
+    def found(self, text: str) -> list[str]:
+        out = [t for t in self.cjk if t in text]
+        if self.english is not None and _LATIN.search(text):
+            out += list(dict.fromkeys(m.group(1) for m in self.english.finditer(text)))
+        return out
+
+
 @dataclass(slots=True)
 class Phrasing:
     entry_id: str
@@ -93,6 +111,8 @@ class Index:
                     self.canon.setdefault(stem_text(f), forms[0])
         self.out_of_scope = tuple(sorted({normalise(t) for t in kb.out_of_scope if t}))
         self.in_scope = tuple(sorted({normalise(t) for t in kb.in_scope if t}))
+        self.other_services = tuple(sorted({normalise(t) for t in kb.other_services if t}))
+        self._term_lists = {name: TermList(getattr(self, name)) for name in ("out_of_scope", "in_scope", "other_services")}
         # English words and phrases -> the Chinese term they mean (longest phrase first), so an
         # English question is compared with the Chinese phrasings too
         # (matched on word stems: "mediate" finds the term written "mediation")
@@ -238,6 +258,10 @@ class Index:
         self._tok = new_tokenizer()
         self._add_terms()
         self.typos.words = self._tok.FREQ
+
+    def found(self, text: str, which: str) -> list[str]:
+        """The terms of the list `which` (out_of_scope, in_scope, other_services) in `text`."""
+        return self._term_lists[which].found(text)
 
     def weight(self, token: str) -> float:
         w = self._idf.get(token)

@@ -133,7 +133,9 @@ class Matcher:
         plain_tokens = [w for w in words if w.strip()]
         tokens = ix.tokens(corrected, words)
         expanded = {w: ix.canon[w] for w in plain_tokens if w in ix.canon and ix.canon[w] != w}
-        oos = [t for t in ix.out_of_scope if t and t in corrected]
+        oos = ix.found(corrected, "out_of_scope")
+        if ix.other_services and not ix.found(corrected, "in_scope"):
+            oos += ix.found(corrected, "other_services")
         a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)
         english = script == LANG_EN
         canonical = ix.canonical_words(words)
@@ -250,7 +252,7 @@ class Matcher:
             # term): its own reply, and kept apart from the editors' gaps
             # (unless it has a word of the subject: then it is a gap the editors must see)
             known = a.known
-            subject = any(w in a.corrected for w in self.index.in_scope)
+            subject = bool(self.index.found(a.corrected, "in_scope"))
             other = bool(a.out_of_scope) or known < s.out_of_scope_coverage
             status = Status.OUT_OF_SCOPE if other and not subject else Status.UNANSWERED
             return MatchResult(a.query, a.normalised, status,
