@@ -795,3 +795,17 @@ def test_yaml_syntax_error_in_plain_words_first_and_alone(kdir: Path):
     file = write(kdir, "insurance.yaml", "category:\n\tid: insurance\n")
     (problem,) = run(kdir).problems
     assert "a tab character: YAML uses spaces" in problem.message
+
+
+def test_other_services_term_in_a_phrasing_is_an_error_unless_our_subject_is_there(kdir: Path):
+    write(kdir, "synonyms.yaml", "in_scope: [医, 药, 病, 疫苗]\nother_services: [身份证, 银行卡]\n")
+    file = write(kdir, "wellness.yaml", category(entry(
+        "papers", "身份证丢了看病怎么办", "    alternates: [银行卡能交挂号费吗, 办疫苗本要带身份证吗]\n")))
+    result = run(kdir)
+    # 看病 has 病 (in scope): fine; 银行卡 with no word of the subject: the phrasing would be pushed away
+    only(result, file, 10, "phrasing '银行卡能交挂号费吗' contains the out-of-scope term '银行卡' (synonyms.yaml);"
+         " remove the term from other_services")
+    assert len(result.errors) == 1
+    assert result.kb is None
+    write(kdir, "wellness.yaml", category(entry("papers", "身份证丢了看病怎么办")))
+    assert run(kdir).kb.other_services == ("身份证", "银行卡")

@@ -237,3 +237,70 @@ def test_near_homophone_in_a_long_term(matcher):
     assert matcher.correct("新能合报销") == "新农合报销"
     r = matcher.match("新能合报销")
     assert "rural-cooperative-one-card" in [c.entry_id for c in r.candidates] or r.entry_id == "rural-cooperative-one-card"
+
+
+def test_the_question_part_of_a_story():
+    from policybot.matching.matcher import question_part
+
+    story = ("我妈今年六十多了，一直在老家种地。前几年腿脚不好，去县里看过几次。"
+             "这次她说想来城里住一阵子，顺便查查身体。听说社区有免费体检？要带什么？")
+    assert question_part(story) == "这次她说想来城里住一阵子，顺便查查身体。 听说社区有免费体检？ 要带什么？"
+    assert question_part("门诊看病怎么报销") == ""  # short: the whole message is the question
+    assert question_part("住院押金交不起。能先看病吗？出院再交行不行？") == ""  # no more sentences than that
+
+
+def test_a_story_is_answered_from_its_question_sentences(matcher):
+    # the same question with and without a story around it reaches the same entry
+    story = ("唉，我们两口子在外地打工，家里老人常年一个人住，身体一年不如一年，上次回去才知道她血压一直很高。"
+             "邻居说社区医生可以定期上门，我们离得远也照顾不到。请问老人家里能签约家庭医生吗？要交钱不？")
+    whole = matcher.decide(matcher.analyse(story))
+    assert whole.status is Status.AMBIGUOUS  # the story's words dilute the whole message
+    a = matcher.explain(story)
+    assert a.focus and a.focus.replace(" ", "") in story
+    assert (a.result.status, a.result.entry_id) == (Status.ANSWERED, "family-doctor")
+
+
+def test_the_question_part_never_brings_in_another_subject(matcher):
+    # the last sentences alone would match another entry: only the whole message's leaders count
+    a = matcher.explain("我家孩子今年上小学了，学校要打疫苗的记录，我翻了半天也没找到。这个本子丢了怎么补？补的时候要带什么？")
+    leaders = {x.entry_id for x in matcher.analyse(a.query).scored[:3]}
+    assert a.result.entry_id is None or a.result.entry_id in leaders
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # Snowball stems: the glossary says "mediation", the resident "mediate"
+        ("is there someone who can mediate a dispute between us and the hospital?", "medical-dispute"),
+        # "discharged" meets the glossary's "discharge"
+        ("when my father is discharged can everything be settled at one counter?", "one-stop-settlement"),
+    ],
+)
+def test_english_words_meet_the_glossary_as_stems(matcher, question, entry):
+    r = matcher.match(question)
+    assert r.entry_id == entry or entry in [c.entry_id for c in r.candidates]
+
+
+def test_a_near_homophone_that_splits_a_word_is_not_corrected(matcher):
+    # 小孩几个月 is 小孩 + 几个月; 几 (ji) is one letter from 子 (zi), but 几个 is a word
+    assert matcher.correct("小孩几个月打什么预防针") == "小孩几个月打什么预防针"
+    assert matcher.correct("新能合报销") == "新农合报销"  # the middle character: still corrected
+
+
+@pytest.mark.parametrize("question", ["身份证丢了去哪补办", "银行卡丢了咋挂失", "手机卡丢了怎么补",
+                                      "lost my sim card, how do i get a new one"])
+def test_other_services_are_out_of_scope(matcher, question):
+    r = matcher.match(question)
+    assert r.status is Status.OUT_OF_SCOPE
+
+
+def test_an_other_services_word_beside_our_subject_is_ours(matcher):
+    r = matcher.match("医保卡和身份证一起丢了，医保卡怎么补办")
+    assert (r.status, r.entry_id) == (Status.ANSWERED, "insurance-card-replacement")
+
+
+def test_english_terms_are_found_as_whole_words(matcher):
+    ix = matcher.index
+    assert ix.found("lost my sim card", "other_services") == ["sim card"]
+    assert ix.found("a competent pensioner", "other_services") == []  # not "pension" inside a word
+    assert ix.found("two vaccines", "in_scope") == ["vaccine"]  # a plural is the word

@@ -116,6 +116,8 @@ def test_two_kinds_in_one_message_get_both_replies(kb: KnowledgeBase, matcher: M
         ("third-party", "电视剧里女主角跳楼了，太吓人"),
         ("negated", "不是中毒，只是想问过期药怎么处理"),
         ("negated", "没有生命危险，想问康复科怎么挂号"),
+        ("chronic", "这两年喘得越来越厉害，爬两层楼就上不来气，尘肺病有救助吗"),
+        ("past", "my grandpa is bedridden after a stroke. is there any program that helps pay for carers?"),
         ("other", "电脑中毒了怎么杀毒"),
         ("other", "手机电池没电了，哪里能充"),
     ],
@@ -128,6 +130,10 @@ def test_guards_give_way_to_something_happening_now(net: SafetyNet) -> None:
     assert kinds(net, "去年中过风") == ()
     assert kinds(net, "去年中过风，刚才又嘴歪了说话不清") == ("medical",)
     assert kinds(net, "我妈刚摔倒了头破了叫不醒，另外想问下120的车费医保能报吗") == ("medical",)
+    # years of a condition, then a sudden change now: an emergency
+    assert kinds(net, "我妈这两年心脏不好，今天胸口疼得厉害喘不上气") == ("medical",)
+    assert kinds(net, "爷爷卧床好几年了，刚才突然叫不醒") == ("medical",)
+    assert kinds(net, "my father just had a stroke, his face is drooping") == ("medical",)
 
 
 def test_held_back_rules_and_risk_words_are_kept_for_staff(net: SafetyNet, matcher: Matcher) -> None:

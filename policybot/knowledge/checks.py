@@ -175,7 +175,7 @@ def check_related(related: Iterable[RelatedLink], entry_ids: Collection[str]) ->
 
 
 def check_out_of_scope(phrasings: Iterable[Text], out_of_scope: Iterable[str],
-                       unless: Iterable[str] = ()) -> list[Problem]:
+                       unless: Iterable[str] = (), list_name: str = "out_of_scope") -> list[Problem]:
     """An out-of-scope term inside an entry's own phrasing would push the entry's own question
     away (`unless`: words that lift the term's penalty, as in-scope words lift other_services')."""
     terms = [(t, normalise(t)) for t in out_of_scope if normalise(t)]
@@ -193,7 +193,7 @@ def check_out_of_scope(phrasings: Iterable[Text], out_of_scope: Iterable[str],
                         p.line,
                         ERROR,
                         f"entry '{p.owner}': phrasing '{short(p.text)}' contains the out-of-scope term "
-                        f"'{term}' (synonyms.yaml); remove the term from out_of_scope or reword the phrasing",
+                        f"'{term}' (synonyms.yaml); remove the term from {list_name} or reword the phrasing",
                     )
                 )
                 break

@@ -78,7 +78,7 @@ class _Loader:
             check_related(cats.related, cats.entry_ids)
         self.problems += check_out_of_scope(cats.phrasings, self.vocabulary.out_of_scope)
         self.problems += check_out_of_scope(cats.phrasings, self.vocabulary.other_services,
-                                            unless=self.vocabulary.in_scope)
+                                            unless=self.vocabulary.in_scope, list_name="other_services")
         self.check_safety()
         problems = tuple(sorted(self.problems, key=lambda p: (p.file, p.line)))
         if any(p.severity == ERROR for p in problems):
