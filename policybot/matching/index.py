@@ -36,8 +36,6 @@ TERM_FREQ = 200_000
 # knowledge base's English side is thin, so an unknown English word is weak evidence that the
 # question is about something else, and a long English question was drowned by them.
 UNKNOWN_EN_WEIGHT = 2.0
-# A question word found only in an entry's answer counts this much of its weight for it.
-ANSWER_WEIGHT = 0.3
 
 
 class TermList:
@@ -169,18 +167,8 @@ class Index:
         for ph in phrasings:
             ph.weight = sum(self.weight(t) for t in ph.tokens)
         self._arrays(phrasings, entry_tokens, entry_tokens_en)
-        # The answer's own words are weaker evidence: a resident may name what the answer
-        # explains (起付线, 产后访视) rather than what the questions say.
-        answer_rows: dict[str, list[int]] = {}
-        answer_df: Counter[str] = Counter()
-        for r, e in enumerate(kb.entries.values()):
-            extra = {t for t in self.tokens(normalise(e.answer)) if has_cjk(t)} - entry_tokens[e.id]
-            answer_df.update(extra)
-            for t in sorted(extra):
-                answer_rows.setdefault(t, []).append(r)
-        self.post_answer = Postings(answer_rows)
-        for t, d in answer_df.items():  # a word only answers use is not unknown
-            self._idf.setdefault(t, math.log(1 + (n - d + 0.5) / (d + 0.5)))
+        # each entry's answer as plain text, read only for the few entries a question shortlists
+        self.answer_text = [normalise(e.answer).replace(" ", "") for e in kb.entries.values()]
         # Homophone typos are corrected only into the curated vocabulary (keywords and synonym
         # terms); the knowledge base's own words and the dictionary's are never typos.
         self.typos = TypoCorrector(terms, set(df) | terms, self._tok.FREQ)
@@ -231,10 +219,6 @@ class Index:
         n = len(self.entry_ids)
         rows, w = (self.post_all if english else self.post_zh).gather(qset, weights)
         matched = np.bincount(rows, weights=w, minlength=n).astype(np.float64) if len(rows) else np.zeros(n)
-        if not english and ANSWER_WEIGHT > 0:
-            arows, aw = self.post_answer.gather(qset, weights)
-            if len(arows):
-                matched += ANSWER_WEIGHT * np.bincount(arows, weights=aw, minlength=n)
         keyword = np.zeros(n)
         best = np.full(n, -1, dtype=np.int64)
         prow, pw = self.post_phrasing.gather(qset, weights)
@@ -255,6 +239,22 @@ class Index:
             keyword[ent[top]] = kw[top]
             best[ent[top]] = uniq[top]
         return WordEvidence(matched, keyword, best)
+
+    def answer_evidence(self, tokens: Iterable[str], entries: list[int]) -> npt.NDArray[np.float64] | None:
+        """Per entry, the weight of the question's words (two characters or more) that `entries`
+        have in their answer but in none of their phrasings; None when there are none."""
+        out: npt.NDArray[np.float64] | None = None
+        for t in set(tokens):
+            if len(t) < 2 or not has_cjk(t):
+                continue
+            i = self.post_zh.ids.get(t)
+            has = set(self.post_zh.rows[self.post_zh.ptr[i]:self.post_zh.ptr[i + 1]].tolist()) if i is not None else set()
+            for e in entries:
+                if e not in has and t in self.answer_text[e]:
+                    if out is None:
+                        out = np.zeros(len(self.entry_ids))
+                    out[e] += self.weight(t)
+        return out
 
     def rows_of(self, entry: int, *, english: bool) -> list[int]:
         """The phrasing rows of an entry that a question in that script is compared with."""

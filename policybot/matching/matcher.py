@@ -55,6 +55,9 @@ FEATURES = ("keyword", "coverage", "evidence", "fuzzy", "pinyin")
 EVIDENCE_SCALE = 4.0
 # Entries scored in full per question, the leaders by word evidence (see Matcher._shortlist).
 SHORTLIST = 40
+# A question word that an entry's answer has, but none of its phrasings, counts this much of
+# its weight for the entry: a resident may name what the answer explains (起付线, 产后访视).
+ANSWER_WEIGHT = 0.2
 OUT_OF_SCOPE_PENALTY = 25.0  # points off every entry when the question names an out-of-scope term
 
 
@@ -158,6 +161,13 @@ class Matcher:
         known = float(coverage.max()) if len(coverage) else 0.0
         shortlist = (list(range(len(ix.entry_ids))) if every_entry
                      else self._shortlist(words.matched, words.keyword, coverage, evidence))
+        if not english and wq > 0:
+            # the shortlisted entries' answers: weaker evidence for words their questions lack
+            extra = ix.answer_evidence(tokens, shortlist)
+            if extra is not None:
+                matched = words.matched + ANSWER_WEIGHT * extra
+                coverage = 100 * matched / wq
+                evidence = 100 * (1 - np.exp(-matched / EVIDENCE_SCALE))
         groups = [(e, g) for e in shortlist if (g := ix.rows_of(e, english=english))]
         if not groups:
             return {}, known
