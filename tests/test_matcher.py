@@ -304,3 +304,15 @@ def test_english_terms_are_found_as_whole_words(matcher):
     assert ix.found("lost my sim card", "other_services") == ["sim card"]
     assert ix.found("a competent pensioner", "other_services") == []  # not "pension" inside a word
     assert ix.found("two vaccines", "in_scope") == ["vaccine"]  # a plural is the word
+
+
+def test_an_answers_words_are_weaker_evidence(matcher):
+    ix = matcher.index
+    everything = list(range(len(ix.entry_ids)))
+    extra = ix.answer_evidence(["起付线"], everything)
+    assert extra is not None
+    for e, eid in enumerate(ix.entry_ids):
+        in_answer = "起付线" in ix.answer_text[e]
+        in_phrasings = e in ix.post_zh.gather(["起付线"], {"起付线": 1.0})[0].tolist()
+        assert (extra[e] > 0) == (in_answer and not in_phrasings), eid
+    assert ix.answer_evidence(["起付线"], []) is None  # only the shortlisted entries are read
