@@ -1,6 +1,7 @@
 """The query log's behaviour on both back ends: SQLite (a file) and PostgreSQL (a real server on
-127.0.0.1, tests/pgserver.py). The SQLite-only paths (file modes, damaged files, locking) are
-in tests/test_storage.py."""
+127.0.0.1, tests/pgserver.py), and what only PostgreSQL has (migrations under a lock, settings).
+tests/test_storage.py runs its batching, failure, journal, rating and report tests on both
+back ends too; its SQLite-only paths (file modes, damaged files, locking) run on SQLite."""
 
 from __future__ import annotations
 

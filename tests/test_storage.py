@@ -1,11 +1,14 @@
 """Query log storage: masking, hashing, migrations, batching, failure handling, reports,
-grouping, and the read-only reader staff tools use."""
+grouping, and the read-only reader staff tools use. The behaviour tests take `backend` and run
+on SQLite and on a real PostgreSQL; file modes, damaged files, locking and the reader are
+SQLite's own."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -13,11 +16,13 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from policybot.model import new_query_id
 from policybot.storage import migrations
+from policybot.storage.buffered import BufferedQueryLog
 from policybot.storage.grouping import group_texts
 from policybot.storage.migrations import SCHEMA_VERSION
 from policybot.storage.privacy import hash_chat, mask_pii
@@ -78,6 +83,52 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "log.sqlite3"
+
+
+class Backend:
+    """One fresh database of a back end under test, and plain reads of it from outside the log."""
+
+    def __init__(self, name: str, tmp_path: Path, url: str = "") -> None:
+        self.name, self.tmp_path, self.url = name, tmp_path, url
+        self.path = tmp_path / "log.sqlite3"
+
+    def log(self, **options: Any) -> BufferedQueryLog:
+        if self.name == "sqlite":
+            return SQLiteQueryLog(self.path, SALT, **options)
+        from policybot.storage.postgres import PostgresQueryLog
+
+        return PostgresQueryLog(self.url, SALT, journal=self.tmp_path / "pg.journal", **options)
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.name == "sqlite":
+            return rows(self.path, sql)
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    async def count(self, table: str = "queries") -> int:
+        return int((await self.rows(f"SELECT count(*) FROM {table}"))[0][0])
+
+    def error(self, message: str) -> Exception:
+        """What a write fails with when the database cannot take it."""
+        return sqlite3.OperationalError(message) if self.name == "sqlite" else OSError(message)
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The same behaviour tests on both back ends: SQLite (a file) and PostgreSQL (a real server
+    on 127.0.0.1, tests/pgserver.py)."""
+    if request.param == "sqlite":
+        return Backend("sqlite", tmp_path)
+    server = request.getfixturevalue("postgres")
+    return Backend("postgres", tmp_path, server.createdb(f"storage{next(_databases)}"))
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -243,33 +294,34 @@ async def test_db_file_holds_neither_chat_id_nor_phone(db_path: Path) -> None:
 # -- batching, flushing -------------------------------------------------------------------------
 
 
-async def test_many_records_few_transactions(db_path: Path) -> None:
-    qlog = SQLiteQueryLog(db_path, SALT, batch_size=100, flush_interval=60)
+async def test_many_records_few_transactions(backend: Backend) -> None:
+    qlog = backend.log(batch_size=100, flush_interval=60)
     await qlog.open()
     for i in range(1000):
         qlog.record(make(i))
     # the batch size wakes the writer even though the interval is long
     await wait_for(lambda: qlog.written == 1000)
     await qlog.close()
-    assert count(db_path) == 1000
+    assert await backend.count() == 1000
     assert qlog.transactions <= 20
 
 
-async def test_interval_flush_without_close(db_path: Path) -> None:
-    async with SQLiteQueryLog(db_path, SALT, flush_interval=0.05) as qlog:
+async def test_interval_flush_without_close(backend: Backend) -> None:
+    async with backend.log(flush_interval=0.05) as qlog:
         qlog.record(make(1))
-        await wait_for(lambda: count(db_path) == 1)
+        await wait_for(lambda: qlog.written == 1)
+    assert await backend.count() == 1
 
 
-async def test_close_flushes_queue(db_path: Path) -> None:
-    qlog = SQLiteQueryLog(db_path, SALT, flush_interval=60)
+async def test_close_flushes_queue(backend: Backend) -> None:
+    qlog = backend.log(flush_interval=60)
     await qlog.open()
     for i in range(7):
         qlog.record(make(i))
     qlog.feedback("q000000001", True, "card")
     await qlog.close()
-    assert count(db_path) == 7
-    assert count(db_path, "feedback") == 1
+    assert await backend.count() == 7
+    assert await backend.count("feedback") == 1
 
 
 async def test_close_in_the_middle_of_a_write_loses_and_repeats_nothing(tmp_path: Path) -> None:
@@ -288,16 +340,16 @@ async def test_close_in_the_middle_of_a_write_loses_and_repeats_nothing(tmp_path
         assert (count(path), qlog.dropped) == (300, 0), steps
 
 
-async def test_records_before_open_are_kept(db_path: Path) -> None:
-    qlog = SQLiteQueryLog(db_path, SALT)
+async def test_records_before_open_are_kept(backend: Backend) -> None:
+    qlog = backend.log()
     qlog.record(make(1))
     await qlog.open()
     await qlog.close()
-    assert count(db_path) == 1
+    assert await backend.count() == 1
 
 
-async def test_record_never_raises(db_path: Path, caplog) -> None:
-    async with SQLiteQueryLog(db_path, SALT) as qlog:
+async def test_record_never_raises(backend: Backend, caplog) -> None:
+    async with backend.log() as qlog:
         qlog.record(None)  # type: ignore[arg-type]
         qlog.record(make(1, at="not a date"))  # type: ignore[arg-type]
         qlog.feedback(None, True, "card")  # type: ignore[arg-type]
@@ -335,9 +387,9 @@ async def test_locked_database_does_not_block_and_writes_once(db_path: Path, cap
 
 
 async def test_write_errors_are_retried_without_loss_or_duplicates(
-    db_path: Path, monkeypatch, caplog
+    backend: Backend, monkeypatch, caplog
 ) -> None:
-    qlog = SQLiteQueryLog(db_path, SALT, flush_interval=0.01, retry_initial=0.01, batch_size=10)
+    qlog = backend.log(flush_interval=0.01, retry_initial=0.01, batch_size=10)
     await qlog.open()
     real_write = qlog._write
     calls = {"n": 0}
@@ -345,11 +397,11 @@ async def test_write_errors_are_retried_without_loss_or_duplicates(
     async def flaky_write(ops):
         calls["n"] += 1
         if calls["n"] <= 3:
-            raise sqlite3.OperationalError("database or disk is full")
+            raise backend.error("database or disk is full")
         if calls["n"] == 4:
             # committed, but the caller hears an error: the retry must not duplicate anything
             await real_write(ops)
-            raise sqlite3.OperationalError("disk I/O error")
+            raise backend.error("disk I/O error")
         await real_write(ops)
 
     monkeypatch.setattr(qlog, "_write", flaky_write)
@@ -361,22 +413,22 @@ async def test_write_errors_are_retried_without_loss_or_duplicates(
     await wait_for(lambda: qlog.queued == 0)
     await qlog.close()
     assert calls["n"] > 4
-    assert count(db_path) == 25
-    assert count(db_path, "feedback") == 1
-    assert count(db_path, "choices") == 1
-    assert count(db_path, "staff_attempts") == 1
+    assert await backend.count() == 25
+    assert await backend.count("feedback") == 1
+    assert await backend.count("choices") == 1
+    assert await backend.count("staff_attempts") == 1
     assert "database or disk is full" in caplog.text
 
 
-async def test_rows_beyond_the_memory_bound_wait_in_the_journal(db_path: Path, caplog) -> None:
+async def test_rows_beyond_the_memory_bound_wait_in_the_journal(backend: Backend, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="policybot.storage")
-    qlog = SQLiteQueryLog(db_path, SALT, max_queue=10)
+    qlog = backend.log(max_queue=10)
     for i in range(25):  # not open yet: nothing drains the queue
         qlog.record(make(i))
     assert (qlog.dropped, qlog.journaled, qlog.queued) == (0, 20, 5)
     await qlog.open()
     await qlog.close()
-    assert count(db_path) == 25
+    assert await backend.count() == 25
     assert "kept in the journal because the queue is full" in caplog.text
 
 
@@ -458,15 +510,15 @@ async def test_no_row_is_dropped_when_even_the_journal_fails(db_path: Path, capl
     assert sum(int(n) for n in re.findall(r"dropped (\d+) rows", caplog.text)) == 7
 
 
-async def test_record_after_close_is_kept_for_the_next_start(db_path: Path) -> None:
-    qlog = SQLiteQueryLog(db_path, SALT)
+async def test_record_after_close_is_kept_for_the_next_start(backend: Backend) -> None:
+    qlog = backend.log()
     await qlog.open()
     await qlog.close()
     qlog.record(make(1))  # a reply that finished during shutdown
     assert (qlog.dropped, qlog.journaled) == (0, 1)
-    async with SQLiteQueryLog(db_path, SALT):
+    async with backend.log():
         pass
-    assert count(db_path) == 1
+    assert await backend.count() == 1
 
 
 async def test_a_damaged_database_is_moved_aside_and_a_new_one_started(db_path: Path, caplog) -> None:
@@ -507,8 +559,8 @@ async def test_damage_found_while_running_moves_the_file_aside_and_loses_nothing
 # -- feedback, choices, reports, purge ----------------------------------------------------------
 
 
-async def test_feedback_and_choice_are_recorded_against_the_query(db_path: Path) -> None:
-    async with SQLiteQueryLog(db_path, SALT) as qlog:
+async def test_feedback_and_choice_are_recorded_against_the_query(backend: Backend) -> None:
+    async with backend.log() as qlog:
         qlog.record(make(1, entry_id="card"))
         qlog.record(make(2, status="ambiguous", entry_id=None, candidates=("a", "b"), text="报销"))
         qlog.record(make(3, status="ambiguous", entry_id=None, candidates=("a",), text="宠物医保"))
@@ -524,13 +576,13 @@ async def test_feedback_and_choice_are_recorded_against_the_query(db_path: Path)
         await qlog.flush()
         stats = await qlog.stats(NOW - dt.timedelta(days=1))
         groups = await qlog.unanswered_groups(NOW - dt.timedelta(days=1))
-    assert rows(db_path, "SELECT query_id, entry_id, helpful FROM feedback ORDER BY 1, 2") == [
+    assert await backend.rows("SELECT query_id, entry_id, helpful FROM feedback ORDER BY 1, 2") == [
         ("q000000001", "card", 1),
         ("q000000002", "a", 0),  # the rating stays with the entry it was given on
         ("q000000002", "b", 0),
         ("v000000009", "card", 1),
     ]
-    assert rows(db_path, "SELECT query_id, entry_id FROM choices ORDER BY 1") == [
+    assert await backend.rows("SELECT query_id, entry_id FROM choices ORDER BY 1") == [
         ("q000000002", "b"),
         ("q000000003", None),
     ]
@@ -540,16 +592,16 @@ async def test_feedback_and_choice_are_recorded_against_the_query(db_path: Path)
     assert (by_id["card"].count, by_id["card"].helpful) == (1, 1)
     assert (by_id["b"].count, by_id["b"].unhelpful, by_id["b"].helpful_rate) == (1, 1, 0.0)
     assert [g.texts for g in groups] == [("宠物医保",)]  # "none of these" counts as unanswered
-    assert json.loads(rows(db_path, "SELECT candidates FROM queries WHERE query_id='q000000002'")[0][0]) == [
+    assert json.loads((await backend.rows("SELECT candidates FROM queries WHERE query_id='q000000002'"))[0][0]) == [
         "a",
         "b",
     ]
 
 
-async def test_stats(db_path: Path) -> None:
+async def test_stats(backend: Backend) -> None:
     day1 = dt.datetime(2024, 3, 1, 20, 0, tzinfo=dt.UTC)  # 04:00 on 2 March in UTC+8
     day2 = dt.datetime(2024, 3, 2, 10, 0, tzinfo=dt.UTC)
-    async with SQLiteQueryLog(db_path, SALT) as qlog:
+    async with backend.log() as qlog:
         for i, (status, at) in enumerate(
             [
                 ("answered", day1),
@@ -597,8 +649,8 @@ async def test_stats(db_path: Path) -> None:
     assert stats.latency_p95_ms == 6.0
 
 
-async def test_emergency_kinds_and_possible_emergencies(db_path: Path) -> None:
-    async with SQLiteQueryLog(db_path, SALT) as qlog:
+async def test_emergency_kinds_and_possible_emergencies(backend: Backend) -> None:
+    async with backend.log() as qlog:
         for i, kinds in enumerate([("medical",), ("crisis", "poisoning"), ("crisis",)]):
             qlog.record(dataclasses.replace(make(i, status="emergency", entry_id=None), kinds=kinds))
         qlog.record(dataclasses.replace(make(3, text="最近老头晕 电话13912345678", status="unanswered",
@@ -610,14 +662,14 @@ async def test_emergency_kinds_and_possible_emergencies(db_path: Path) -> None:
     assert stats.emergency == 3
     assert dict(stats.emergency_kinds) == {"crisis": 2, "medical": 1, "poisoning": 1}
     assert [(p.text, p.risk, p.status) for p in possible] == [("最近老头晕 电话[电话]", ("头晕",), "unanswered")]
-    assert rows(db_path, "SELECT emergency_kinds FROM query_log WHERE query_id = 'q000000001'") == [
+    assert await backend.rows("SELECT emergency_kinds FROM query_log WHERE query_id = 'q000000001'") == [
         ("crisis,poisoning",)
     ]
 
 
-async def test_purge_removes_old_queries_with_their_feedback(db_path: Path) -> None:
+async def test_purge_removes_old_queries_with_their_feedback(backend: Backend) -> None:
     old = NOW - dt.timedelta(days=40)
-    async with SQLiteQueryLog(db_path, SALT) as qlog:
+    async with backend.log() as qlog:
         qlog.record(make(1, at=old))
         qlog.record(make(2))
         qlog.feedback("q000000001", True, "card")  # stamped now, but its query goes
@@ -627,18 +679,18 @@ async def test_purge_removes_old_queries_with_their_feedback(db_path: Path) -> N
         await qlog.flush()
         assert await qlog.purge(30) == 1
         assert await qlog.purge(30) == 0
-    assert rows(db_path, "SELECT query_id FROM queries") == [("q000000002",)]
-    assert rows(db_path, "SELECT query_id FROM feedback ORDER BY 1") == [("q000000002",), ("v000000009",)]
-    assert count(db_path, "choices") == 0
+    assert await backend.rows("SELECT query_id FROM queries") == [("q000000002",)]
+    assert await backend.rows("SELECT query_id FROM feedback ORDER BY 1") == [("q000000002",), ("v000000009",)]
+    assert await backend.count("choices") == 0
 
 
-async def test_concurrent_close_is_safe(db_path: Path) -> None:
-    qlog = SQLiteQueryLog(db_path, SALT)
+async def test_concurrent_close_is_safe(backend: Backend) -> None:
+    qlog = backend.log()
     await qlog.open()
     qlog.record(make(1))
     await asyncio.gather(qlog.close(), qlog.close())
     await qlog.close()
-    assert count(db_path) == 1
+    assert await backend.count() == 1
 
 
 # -- the read-only reader -----------------------------------------------------------------------
