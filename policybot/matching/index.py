@@ -14,6 +14,7 @@ so retrieval cannot rank by a formula the scorer disagrees with.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter
@@ -176,7 +177,7 @@ class Index:
     def _arrays(self, phrasings: list[Phrasing], zh: dict[str, set[str]], en: dict[str, set[str]]) -> None:
         """The numpy side: rows of phrasings grouped by entry, and the inverted lists."""
         self.entry_ids = list(zh)
-        row = {eid: i for i, eid in enumerate(self.entry_ids)}
+        self.entry_row = row = {eid: i for i, eid in enumerate(self.entry_ids)}
         self.ph_entry = np.fromiter((row[p.entry_id] for p in phrasings), dtype=np.int32,
                                     count=len(phrasings))
         # phrasings were added entry by entry: each entry's rows are one run
@@ -240,20 +241,24 @@ class Index:
             best[ent[top]] = uniq[top]
         return WordEvidence(matched, keyword, best)
 
-    def answer_evidence(self, tokens: Iterable[str], entries: list[int]) -> npt.NDArray[np.float64] | None:
-        """Per entry, the weight of the question's words (two characters or more) that `entries`
-        have in their answer but in none of their phrasings; None when there are none."""
-        out: npt.NDArray[np.float64] | None = None
+    def answer_evidence(self, tokens: Iterable[str], entries: list[int]) -> dict[int, float]:
+        """Per entry of `entries`, the weight of the question's words (two characters or more)
+        that its answer has but none of its phrasings (entries with none are left out)."""
+        out: dict[int, float] = {}
+        post, answers = self.post_zh, self.answer_text
         for t in set(tokens):
-            if len(t) < 2 or not has_cjk(t):
+            if len(t) < 2 or t.isascii():
                 continue
-            i = self.post_zh.ids.get(t)
-            has = set(self.post_zh.rows[self.post_zh.ptr[i]:self.post_zh.ptr[i + 1]].tolist()) if i is not None else set()
-            for e in entries:
-                if e not in has and t in self.answer_text[e]:
-                    if out is None:
-                        out = np.zeros(len(self.entry_ids))
-                    out[e] += self.weight(t)
+            hits = [e for e in entries if t in answers[e]]
+            if not hits:
+                continue
+            i = post.ids.get(t)
+            have = post.rows[post.ptr[i]:post.ptr[i + 1]] if i is not None else ()  # sorted
+            for e in hits:
+                k = bisect.bisect_left(have, e)
+                if k < len(have) and have[k] == e:
+                    continue  # a phrasing has it: already counted in full
+                out[e] = out.get(e, 0.0) + self.weight(t)
         return out
 
     def rows_of(self, entry: int, *, english: bool) -> list[int]:

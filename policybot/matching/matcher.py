@@ -20,6 +20,7 @@ by `margin`, or clears `suggest_threshold` and leads by `clear_lead`; `ambiguous
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -58,6 +59,7 @@ SHORTLIST = 40
 # A question word that an entry's answer has, but none of its phrasings, counts this much of
 # its weight for the entry: a resident may name what the answer explains (起付线, 产后访视).
 ANSWER_WEIGHT = 0.2
+ANSWER_LEADERS = 5  # the leading entries whose answers are read (it costs a substring search each)
 OUT_OF_SCOPE_PENALTY = 25.0  # points off every entry when the question names an out-of-scope term
 
 
@@ -146,6 +148,13 @@ class Matcher:
         sounds = "" if english else " ".join(pinyin_of_words(canonical))
         a.features, a.known = self._features(text, sounds, tokens, english=english, every_entry=every_entry)
         a.scored = self.combine(a.features, bool(oos))
+        # answers are weaker evidence, read for the leading entries only
+        if not english and a.scored:
+            changed = self._answer_evidence(a, tokens)
+            if changed:
+                rescored = self.combine({e: a.features[e] for e in changed}, bool(oos))
+                a.scored = sorted([x for x in a.scored if x.entry_id not in changed] + rescored,
+                                  key=lambda x: -x.score)
         return a
 
     def _features(self, canon: str, qpy: str, tokens: list[str], *, english: bool,
@@ -161,13 +170,6 @@ class Matcher:
         known = float(coverage.max()) if len(coverage) else 0.0
         shortlist = (list(range(len(ix.entry_ids))) if every_entry
                      else self._shortlist(words.matched, words.keyword, coverage, evidence))
-        if not english and wq > 0:
-            # the shortlisted entries' answers: weaker evidence for words their questions lack
-            extra = ix.answer_evidence(tokens, shortlist)
-            if extra is not None:
-                matched = words.matched + ANSWER_WEIGHT * extra
-                coverage = 100 * matched / wq
-                evidence = 100 * (1 - np.exp(-matched / EVIDENCE_SCALE))
         groups = [(e, g) for e in shortlist if (g := ix.rows_of(e, english=english))]
         if not groups:
             return {}, known
@@ -218,6 +220,27 @@ class Matcher:
                        + w["evidence"] * evidence[rows])
             rows = np.sort(rows[np.argpartition(-partial, self.shortlist)[: self.shortlist]])
         return [int(r) for r in rows]
+
+    def _answer_evidence(self, a: Analysis, tokens: list[str]) -> set[str]:
+        """Add the leading entries' answer evidence to their coverage and evidence features;
+        the entries changed."""
+        ix = self.index
+        leaders = [x.entry_id for x in a.scored[:ANSWER_LEADERS]]
+        row = ix.entry_row
+        extra = ix.answer_evidence(tokens, [row[e] for e in leaders])
+        if not extra:
+            return set()
+        wq = sum(ix.weight(t) for t in set(tokens))
+        changed = set()
+        for eid in leaders:
+            more = ANSWER_WEIGHT * extra.get(row[eid], 0.0)
+            if more > 0:
+                f = a.features[eid]
+                matched = f.coverage * wq / 100 + more
+                f.coverage = 100 * matched / wq
+                f.evidence = 100 * (1 - math.exp(-matched / EVIDENCE_SCALE))
+                changed.add(eid)
+        return changed
 
     def combine(self, feats: dict[str, Features], oos: bool, settings: MatchSettings | None = None) -> list[Scored]:
         """Weighted sum of the features, minus the out-of-scope penalty, best first."""
