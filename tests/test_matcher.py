@@ -316,3 +316,26 @@ def test_an_answers_words_are_weaker_evidence(matcher):
         in_phrasings = e in ix.post_zh.gather(["起付线"], {"起付线": 1.0})[0].tolist()
         assert (e in extra) == (in_answer and not in_phrasings), eid
     assert ix.answer_evidence(["起付线"], []) == {}  # only the leading entries' answers are read
+
+
+@pytest.mark.parametrize(
+    ("text", "elderly"),
+    [("我今年六十八岁了", True), ("七十多岁的老人", True), ("65岁以上", True), ("my mum is 70", True),
+     ("aged 72", True), ("孩子3岁", False), ("35岁能查吗", False), ("she is 45", False), ("打120", False),
+     ("2023年的政策", False)],
+)
+def test_an_age_of_sixty_or_more_reads_as_elderly(text, elderly):
+    from policybot.matching.index import is_elderly_age
+
+    assert is_elderly_age(text) is elderly
+
+
+def test_a_stated_age_leads_to_the_elderly_entry(matcher):
+    assert "老年人" in matcher.analyse("my mum is 70, can she get a free checkup?").canonical
+    assert answered(matcher, "my mum is 70, can she get a free checkup?") == "elderly-health-management"
+
+
+def test_a_question_naming_another_subject_is_never_answered_outright(matcher):
+    # 宠物 is out of scope, 医保 is ours: a gap to offer or list, not a confident answer
+    r = matcher.match("宠物医院看病能刷医保卡吗")
+    assert r.status is not Status.ANSWERED

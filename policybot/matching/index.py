@@ -39,6 +39,22 @@ TERM_FREQ = 200_000
 UNKNOWN_EN_WEIGHT = 2.0
 
 
+ELDERLY = "老年人"
+_CN_DIGIT = {"六": 6, "七": 7, "八": 8, "九": 9}
+_AGE = re.compile(r"(?<![\d.])(\d{2,3})\s*(?:多)?(?:周岁|岁)|(?<![一二三四五六七八九十])([六七八九])十[一二三四五六七八九]?(?:多)?(?:周岁|岁)"
+                  r"|\b(?:is|aged|age|turned|turning)\s+(\d{2,3})\b|\b(\d{2,3})\s*(?:years?\s+old|yo)\b")
+
+
+def is_elderly_age(normalised: str) -> bool:
+    """The text states an age of 60 or more."""
+    for m in _AGE.finditer(normalised):
+        number, tens, en1, en2 = m.groups()
+        age = _CN_DIGIT[tens] * 10 if tens else int(number or en1 or en2)
+        if 60 <= age <= 120:
+            return True
+    return False
+
+
 class TermList:
     """Terms found in normalised text: a Chinese one anywhere, an English one as whole words
     (a plural too), so that "pet" is not found in "competent"."""
@@ -113,6 +129,7 @@ class Index:
         self.out_of_scope = tuple(sorted({normalise(t) for t in kb.out_of_scope if t}))
         self.in_scope = tuple(sorted({normalise(t) for t in kb.in_scope if t}))
         self.other_services = tuple(sorted({normalise(t) for t in kb.other_services if t}))
+        self._elderly = ELDERLY in self.canon.values() or ELDERLY in self.canon
         self._term_lists = {name: TermList(getattr(self, name)) for name in ("out_of_scope", "in_scope", "other_services")}
         # English words and phrases -> the Chinese term they mean (longest phrase first), so an
         # English question is compared with the Chinese phrasings too
@@ -303,8 +320,9 @@ class Index:
 
     def tokens(self, normalised: str, segmented: list[str] | None = None) -> list[str]:
         """Gloss English terms, segment, canonicalise synonyms, drop function words.
-        `segmented`: `segment(normalised)`, reused when the text is one Chinese chunk."""
-        out: list[str] = []
+        `segmented`: `segment(normalised)`, reused when the text is one Chinese chunk.
+        An age of 60 or more ("68岁", "七十多岁", "she is 70") also reads as 老年人."""
+        out: list[str] = [ELDERLY] if self._elderly and is_elderly_age(normalised) else []
         glossed = self.gloss(normalised)
         if segmented is not None and " " not in glossed and has_cjk(glossed):
             chunks: list[tuple[str, list[str] | None]] = [(glossed, segmented)]

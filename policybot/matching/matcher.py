@@ -104,6 +104,7 @@ class Analysis:
     result: MatchResult | None = None
     known: float = 0.0  # the most of the question's word weight any entry knows (coverage)
     focus: str = ""  # a story's question sentences, when they scored better than the whole
+    other_service: bool = False  # it names another service's thing and no word of our subject
 
 
 class Matcher:
@@ -139,9 +140,9 @@ class Matcher:
         tokens = ix.tokens(corrected, words)
         expanded = {w: ix.canon[w] for w in plain_tokens if w in ix.canon and ix.canon[w] != w}
         oos = ix.found(corrected, "out_of_scope")
-        if ix.other_services and not ix.found(corrected, "in_scope"):
-            oos += ix.found(corrected, "other_services")
-        a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos, script)
+        other = ix.found(corrected, "other_services") if ix.other_services and not ix.found(corrected, "in_scope") else []
+        a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos + other, script)
+        a.other_service = bool(other)
         english = script == LANG_EN
         canonical = ix.canonical_words(words)
         text = ix.english_text(tokens) if english else "".join(canonical)
@@ -280,6 +281,9 @@ class Matcher:
             return MatchResult(a.query, a.normalised, Status.SMALLTALK, special_id=st, script=a.script, risk=risk)
         scored = a.scored
         top = scored[0] if scored else None
+        if a.other_service:  # another service's matter, and nothing of ours: not a gap either
+            return MatchResult(a.query, a.normalised, Status.OUT_OF_SCOPE, score=top.score if top else 0.0,
+                               script=a.script, risk=risk)
         if top is None or top.score < s.suggest_threshold:
             # clearly another subject (no entry knows its words, or it names an out-of-scope
             # term): its own reply, and kept apart from the editors' gaps
@@ -294,7 +298,9 @@ class Matcher:
         window = [x for x in scored[: s.max_candidates] if x.score >= s.suggest_threshold]
         cands = tuple(Candidate(x.entry_id, x.score) for x in window)
         lead = top.score - second
-        if (top.score >= s.answer_threshold and lead >= s.margin) or (s.clear_lead > 0 and lead >= s.clear_lead):
+        # a question that names another subject is at most offered, never answered outright
+        if not a.out_of_scope and ((top.score >= s.answer_threshold and lead >= s.margin)
+                                   or (s.clear_lead > 0 and lead >= s.clear_lead)):
             return MatchResult(a.query, a.normalised, Status.ANSWERED, top.score, top.entry_id,
                                cands, script=a.script, risk=risk)
         return MatchResult(a.query, a.normalised, Status.AMBIGUOUS, top.score, None, cands,

@@ -41,7 +41,9 @@ STOPWORDS_EN = frozenset(
     im ive id ill dont doesnt didnt cant cannot wont isnt arent wasnt couldnt wouldnt shouldnt
     hi hello hey thanks thank ok okay sorry wondering wonder asking ask question someone somebody
     something anything anyone anybody thing things stuff lot lots bit kind sort way like pretty quite
-    said say says told heard hear think thought sure right go going went come came let us one""".split()
+    said say says told heard hear think thought sure right go going went come came let us one
+    mum mom mother dad father parent parents wife husband brother sister uncle aunt relative
+    relatives friend neighbour neighbor""".split()
 )
 # Words kept out of the keywords `suggest` proposes: the function words, and question words that
 # say nothing about the topic (the matcher does not drop these: they are part of phrasings).
