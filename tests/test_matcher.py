@@ -322,6 +322,7 @@ def test_an_answers_words_are_weaker_evidence(matcher):
     ("text", "elderly"),
     [("我今年六十八岁了", True), ("七十多岁的老人", True), ("65岁以上", True), ("my mum is 70", True),
      ("aged 72", True), ("孩子3岁", False), ("35岁能查吗", False), ("she is 45", False), ("打120", False),
+     ("the fee is 80 yuan", False), ("it is 120 km away", False),
      ("2023年的政策", False)],
 )
 def test_an_age_of_sixty_or_more_reads_as_elderly(text, elderly):
@@ -339,3 +340,10 @@ def test_a_question_naming_another_subject_is_never_answered_outright(matcher):
     # 宠物 is out of scope, 医保 is ours: a gap to offer or list, not a confident answer
     r = matcher.match("宠物医院看病能刷医保卡吗")
     assert r.status is not Status.ANSWERED
+
+
+def test_a_storys_end_does_not_shed_the_subject_it_named(matcher):
+    # the whole message is about a pet; its last sentences alone would look like a vaccination question
+    story = "我家养了一只宠物狗，今年两岁了。最近小区里在传要查狗证。邻居说要按时打针。我也搞不清楚。打疫苗在哪打？要多少钱？"
+    a = matcher.explain(story)
+    assert a.focus == "" and a.result.status is not Status.ANSWERED

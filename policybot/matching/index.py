@@ -42,7 +42,8 @@ UNKNOWN_EN_WEIGHT = 2.0
 ELDERLY = "老年人"
 _CN_DIGIT = {"六": 6, "七": 7, "八": 8, "九": 9}
 _AGE = re.compile(r"(?<![\d.])(\d{2,3})\s*(?:多)?(?:周岁|岁)|(?<![一二三四五六七八九十])([六七八九])十[一二三四五六七八九]?(?:多)?(?:周岁|岁)"
-                  r"|\b(?:is|aged|age|turned|turning)\s+(\d{2,3})\b|\b(\d{2,3})\s*(?:years?\s+old|yo)\b")
+                  r"|\b(?:is|aged|age|turned|turning)\s+(\d{2})\b(?!\s*(?:yuan|rmb|kuai|dollars?|percent|km|kg|minutes?|hours?|days?|weeks?|months?))"
+                  r"|\b(\d{2,3})\s*(?:years?\s+old|yo)\b")
 
 
 def is_elderly_age(normalised: str) -> bool:

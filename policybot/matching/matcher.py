@@ -318,7 +318,8 @@ class Matcher:
                                    special_id=",".join(detection.kinds), script=a.script)
             return a
         a = self.analyse(query)
-        part = question_part(query[:MAX_QUERY_CHARS])
+        # (not when the message names another subject: the story's end must not shed that)
+        part = "" if a.out_of_scope else question_part(query[:MAX_QUERY_CHARS])
         if part:
             b = self.analyse(part)
             # it sharpens the whole message's reading, it never brings in another subject

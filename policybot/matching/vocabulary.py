@@ -38,7 +38,7 @@ STOPWORDS_EN = frozenset(
     theirs themselves being having doing because until while against between into through above below
     up down out off over under again further then once all both each few more most other such nor only
     own same than too very just now also even still really actually already yet ever maybe perhaps
-    im ive id ill dont doesnt didnt cant cannot wont isnt arent wasnt couldnt wouldnt shouldnt
+    im ive id dont doesnt didnt cant cannot wont isnt arent wasnt couldnt wouldnt shouldnt
     hi hello hey thanks thank ok okay sorry wondering wonder asking ask question someone somebody
     something anything anyone anybody thing things stuff lot lots bit kind sort way like pretty quite
     said say says told heard hear think thought sure right go going went come came let us one
