@@ -127,11 +127,9 @@ class Index:
                 self.canon.setdefault(f, forms[0])
                 if f.isascii():  # English forms are met as stems
                     self.canon.setdefault(stem_text(f), forms[0])
-        self.out_of_scope = tuple(sorted({normalise(t) for t in kb.out_of_scope if t}))
-        self.in_scope = tuple(sorted({normalise(t) for t in kb.in_scope if t}))
-        self.other_services = tuple(sorted({normalise(t) for t in kb.other_services if t}))
-        self._elderly = ELDERLY in self.canon.values() or ELDERLY in self.canon
-        self._term_lists = {name: TermList(getattr(self, name)) for name in ("out_of_scope", "in_scope", "other_services")}
+        self._elderly = ELDERLY in self.canon  # a term of this knowledge base (every synonym form is a key)
+        self._term_lists = {name: TermList(sorted({normalise(t) for t in getattr(kb, name) if t}))
+                            for name in ("out_of_scope", "in_scope", "other_services")}
         # English words and phrases -> the Chinese term they mean (longest phrase first), so an
         # English question is compared with the Chinese phrasings too
         # (matched on word stems: "mediate" finds the term written "mediation")

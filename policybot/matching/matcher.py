@@ -104,6 +104,7 @@ class Analysis:
     result: MatchResult | None = None
     known: float = 0.0  # the most of the question's word weight any entry knows (coverage)
     focus: str = ""  # a story's question sentences, when they scored better than the whole
+    subject: bool = False  # it has a word of our subject (in_scope)
     other_service: bool = False  # it names another service's thing and no word of our subject
 
 
@@ -140,31 +141,32 @@ class Matcher:
         tokens = ix.tokens(corrected, words)
         expanded = {w: ix.canon[w] for w in plain_tokens if w in ix.canon and ix.canon[w] != w}
         oos = ix.found(corrected, "out_of_scope")
-        other = ix.found(corrected, "other_services") if ix.other_services and not ix.found(corrected, "in_scope") else []
+        subject = bool(ix.found(corrected, "in_scope"))
+        other = [] if subject else ix.found(corrected, "other_services")
         a = Analysis(raw, normalised, corrected, plain_tokens, tokens, expanded, oos + other, script)
-        a.other_service = bool(other)
+        a.subject, a.other_service = subject, bool(other)
         english = script == LANG_EN
         canonical = ix.canonical_words(words)
         text = ix.english_text(tokens) if english else "".join(canonical)
         sounds = "" if english else " ".join(pinyin_of_words(canonical))
-        a.features, a.known = self._features(text, sounds, tokens, english=english, every_entry=every_entry)
+        wq = sum(ix.weight(t) for t in set(tokens))  # the question's word weight
+        a.features, a.known = self._features(text, sounds, tokens, wq, english=english, every_entry=every_entry)
         a.scored = self.combine(a.features, bool(oos))
         # answers are weaker evidence, read for the leading entries only
         if not english and a.scored:
-            changed = self._answer_evidence(a, tokens)
+            changed = self._answer_evidence(a, tokens, wq)
             if changed:
                 rescored = self.combine({e: a.features[e] for e in changed}, bool(oos))
                 a.scored = sorted([x for x in a.scored if x.entry_id not in changed] + rescored,
                                   key=lambda x: -x.score)
         return a
 
-    def _features(self, canon: str, qpy: str, tokens: list[str], *, english: bool,
+    def _features(self, canon: str, qpy: str, tokens: list[str], wq: float, *, english: bool,
                   every_entry: bool = False) -> tuple[dict[str, Features], float]:
         """Per shortlisted entry, the best value of each feature over its phrasings (0-100
         each); and the most of the question's word weight any entry knows (coverage)."""
         ix = self.index
         words = ix.word_evidence(tokens, english=english)
-        wq = sum(ix.weight(t) for t in set(tokens))
         coverage = 100 * words.matched / wq if wq > 0 else np.zeros_like(words.matched)
         # A long story around the question dilutes coverage but not this.
         evidence = 100 * (1 - np.exp(-words.matched / EVIDENCE_SCALE))
@@ -222,7 +224,7 @@ class Matcher:
             rows = np.sort(rows[np.argpartition(-partial, self.shortlist)[: self.shortlist]])
         return [int(r) for r in rows]
 
-    def _answer_evidence(self, a: Analysis, tokens: list[str]) -> set[str]:
+    def _answer_evidence(self, a: Analysis, tokens: list[str], wq: float) -> set[str]:
         """Add the leading entries' answer evidence to their coverage and evidence features;
         the entries changed."""
         ix = self.index
@@ -231,7 +233,6 @@ class Matcher:
         extra = ix.answer_evidence(tokens, [row[e] for e in leaders])
         if not extra:
             return set()
-        wq = sum(ix.weight(t) for t in set(tokens))
         changed = set()
         for eid in leaders:
             more = ANSWER_WEIGHT * extra.get(row[eid], 0.0)
@@ -289,9 +290,8 @@ class Matcher:
             # term): its own reply, and kept apart from the editors' gaps
             # (unless it has a word of the subject: then it is a gap the editors must see)
             known = a.known
-            subject = bool(self.index.found(a.corrected, "in_scope"))
             other = bool(a.out_of_scope) or known < s.out_of_scope_coverage
-            status = Status.OUT_OF_SCOPE if other and not subject else Status.UNANSWERED
+            status = Status.OUT_OF_SCOPE if other and not a.subject else Status.UNANSWERED
             return MatchResult(a.query, a.normalised, status,
                                score=top.score if top else 0.0, script=a.script, risk=risk)
         second = scored[1].score if len(scored) > 1 else 0.0
