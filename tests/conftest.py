@@ -4,7 +4,9 @@ knowledge bases and matchers built once per session for tests that only read the
 
 from __future__ import annotations
 
+import itertools
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
@@ -16,6 +18,8 @@ from policybot import service as service_module
 from policybot.knowledge import LoadResult, load
 from policybot.matching.matcher import Matcher
 from policybot.model import KnowledgeBase, MatchSettings
+from policybot.storage.buffered import BufferedQueryLog
+from policybot.storage.sqlite import SQLiteQueryLog
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_KNOWLEDGE = ROOT / "knowledge"
@@ -263,3 +267,55 @@ def postgres() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+# --- query logs on both back ends ---------------------------------------------------------
+
+STORAGE_SALT = "test-salt"
+
+
+class Backend:
+    """One fresh database of a back end under test, and plain reads of it from outside the log."""
+
+    def __init__(self, name: str, tmp_path: Path, url: str = "") -> None:
+        self.name, self.tmp_path, self.url = name, tmp_path, url
+        self.path = tmp_path / "log.sqlite3"
+
+    def log(self, **options: Any) -> BufferedQueryLog:
+        if self.name == "sqlite":
+            return SQLiteQueryLog(self.path, STORAGE_SALT, **options)
+        from policybot.storage.postgres import PostgresQueryLog
+
+        return PostgresQueryLog(self.url, STORAGE_SALT, journal=self.tmp_path / "pg.journal", **options)
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.name == "sqlite":
+            with sqlite3.connect(self.path) as db:
+                return db.execute(sql).fetchall()
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    async def count(self, table: str = "queries") -> int:
+        return int((await self.rows(f"SELECT count(*) FROM {table}"))[0][0])
+
+    def error(self, message: str) -> Exception:
+        """What a write fails with when the database cannot take it."""
+        return sqlite3.OperationalError(message) if self.name == "sqlite" else OSError(message)
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The same behaviour tests on both back ends: SQLite (a file) and PostgreSQL (a real server
+    on 127.0.0.1, tests/pgserver.py)."""
+    if request.param == "sqlite":
+        return Backend("sqlite", tmp_path)
+    server = request.getfixturevalue("postgres")
+    return Backend("postgres", tmp_path, server.createdb(f"storage{next(_databases)}"))

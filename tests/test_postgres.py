@@ -7,46 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from policybot.storage.buffered import BufferedQueryLog
 from policybot.storage.postgres import SCHEMA_VERSION, PostgresQueryLog
 from policybot.storage.privacy import hash_chat
-from policybot.storage.sqlite import SQLiteQueryLog
+from tests.conftest import Backend
 from tests.test_storage import NOW, SALT, make
 
-_names = itertools.count(1)
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Callable[..., BufferedQueryLog]]:
-    """Builds query logs on one fresh database of the back end under test."""
-    if request.param == "sqlite":
-        path = tmp_path / "log.sqlite3"
-
-        def build(**options: Any) -> BufferedQueryLog:
-            return SQLiteQueryLog(path, SALT, **options)
-    else:
-        server = request.getfixturevalue("postgres")
-        url = server.createdb(f"t{next(_names)}")
-
-        def build(**options: Any) -> BufferedQueryLog:
-            return PostgresQueryLog(url, SALT, journal=tmp_path / "pg.journal", **options)
-    yield build
-
-
-async def _rows(qlog: BufferedQueryLog, sql: str) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in await qlog._all(sql)]  # type: ignore[attr-defined]
-
-
-async def test_questions_feedback_and_choices(make_log: Callable[..., BufferedQueryLog]) -> None:
-    async with make_log() as qlog:
+async def test_questions_feedback_and_choices(backend: Backend) -> None:
+    async with backend.log() as qlog:
         qlog.record(make(1, entry_id="card"))
         qlog.record(make(2, status="ambiguous", entry_id=None, candidates=("a", "b"), text="报销"))
         qlog.record(make(1, entry_id="card"))  # a retried row: once
@@ -57,8 +31,8 @@ async def test_questions_feedback_and_choices(make_log: Callable[..., BufferedQu
         qlog.feedback("q000000002", False, "b")
         qlog.staff_attempt("tg:1", "/stats")
         assert await qlog.flush()
-        assert await _rows(qlog, "SELECT count(*) FROM queries") == [(2,)]
-        assert await _rows(qlog, "SELECT query_id, entry_id, helpful FROM feedback ORDER BY 1, 2") == [
+        assert await backend.rows("SELECT count(*) FROM queries") == [(2,)]
+        assert await backend.rows("SELECT query_id, entry_id, helpful FROM feedback ORDER BY 1, 2") == [
             ("q000000001", "card", 1), ("q000000002", "a", 0), ("q000000002", "b", 0)]
         stats = await qlog.stats(NOW - dt.timedelta(days=1), utc_offset=dt.timedelta(hours=8))
         assert (stats.total, stats.answered, stats.ambiguous) == (2, 1, 1)
@@ -67,8 +41,8 @@ async def test_questions_feedback_and_choices(make_log: Callable[..., BufferedQu
         assert {e.entry_id: (e.count, e.helpful, e.unhelpful) for e in stats.entries} == {"card": (1, 1, 0), "b": (1, 0, 1)}
 
 
-async def test_gaps_risks_language_and_purge(make_log: Callable[..., BufferedQueryLog]) -> None:
-    async with make_log() as qlog:
+async def test_gaps_risks_language_and_purge(backend: Backend) -> None:
+    async with backend.log() as qlog:
         for i, text in enumerate(["医保卡丢了怎么补办", "医保卡丢了怎么补办啊", "宠物打疫苗"]):
             qlog.record(make(i, text=text, status="unanswered", entry_id=None))
         qlog.record(dataclass_replace(make(9, text="胸口有点闷", status="answered"), risk=("胸闷",)))
@@ -81,21 +55,21 @@ async def test_gaps_risks_language_and_purge(make_log: Callable[..., BufferedQue
         assert await qlog.lang_of("tg:42") == "en" and await qlog.lang_of("tg:43") is None
         assert await qlog.chat_lang(hash_chat("tg:42", SALT)) == "en"  # type: ignore[attr-defined]
         assert await qlog.purge(30) == 1
-        assert await _rows(qlog, "SELECT count(*) FROM queries") == [(4,)]
+        assert await backend.rows("SELECT count(*) FROM queries") == [(4,)]
         assert qlog.health().healthy
 
 
-async def test_unwritable_rows_wait_in_the_journal(make_log: Callable[..., BufferedQueryLog], monkeypatch: pytest.MonkeyPatch) -> None:
-    qlog = make_log(retry_initial=0.01, flush_interval=0.02, close_timeout=0.1)
+async def test_unwritable_rows_wait_in_the_journal(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    qlog = backend.log(retry_initial=0.01, flush_interval=0.02, close_timeout=0.1)
     await qlog.open()
     monkeypatch.setattr(qlog, "_write", _failing)
     for i in range(5):
         qlog.record(make(i))
     await qlog.close()  # the database "stays down" through shutdown
     assert (qlog.dropped, qlog.journaled) == (0, 5)
-    again = make_log()
+    again = backend.log()
     await again.open()  # the next start writes them, once
-    assert await _rows(again, "SELECT count(*) FROM queries") == [(5,)]
+    assert await backend.rows("SELECT count(*) FROM queries") == [(5,)]
     await again.close()
     assert again.replayed == 5
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import itertools
 import json
 import logging
 import re
@@ -22,15 +21,15 @@ import pytest
 
 from policybot.model import new_query_id
 from policybot.storage import migrations
-from policybot.storage.buffered import BufferedQueryLog
 from policybot.storage.grouping import group_texts
 from policybot.storage.migrations import SCHEMA_VERSION
 from policybot.storage.privacy import hash_chat, mask_pii
 from policybot.storage.records import QueryRecord
 from policybot.storage.reports import QueryLogError, QueryLogReader
 from policybot.storage.sqlite import SQLiteQueryLog
+from tests.conftest import STORAGE_SALT, Backend
 
-SALT = "test-salt"
+SALT = STORAGE_SALT
 NOW = dt.datetime.now(dt.UTC)
 
 
@@ -72,6 +71,18 @@ def count(path: Path, table: str = "queries") -> int:
     return rows(path, f"SELECT count(*) FROM {table}")[0][0]
 
 
+def fail_first_writes(qlog: SQLiteQueryLog, *errors: Exception) -> None:
+    """The log's next writes raise `errors` in turn, writing nothing; then it writes as before."""
+    real_write, pending = qlog._write, list(errors)
+
+    async def write(ops: Any) -> None:
+        if pending:
+            raise pending.pop(0)
+        await real_write(ops)
+
+    qlog._write = write  # type: ignore[method-assign]
+
+
 async def wait_for(predicate, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -83,52 +94,6 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "log.sqlite3"
-
-
-class Backend:
-    """One fresh database of a back end under test, and plain reads of it from outside the log."""
-
-    def __init__(self, name: str, tmp_path: Path, url: str = "") -> None:
-        self.name, self.tmp_path, self.url = name, tmp_path, url
-        self.path = tmp_path / "log.sqlite3"
-
-    def log(self, **options: Any) -> BufferedQueryLog:
-        if self.name == "sqlite":
-            return SQLiteQueryLog(self.path, SALT, **options)
-        from policybot.storage.postgres import PostgresQueryLog
-
-        return PostgresQueryLog(self.url, SALT, journal=self.tmp_path / "pg.journal", **options)
-
-    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.name == "sqlite":
-            return rows(self.path, sql)
-        import asyncpg
-
-        conn = await asyncpg.connect(self.url)
-        try:
-            return [tuple(r) for r in await conn.fetch(sql)]
-        finally:
-            await conn.close()
-
-    async def count(self, table: str = "queries") -> int:
-        return int((await self.rows(f"SELECT count(*) FROM {table}"))[0][0])
-
-    def error(self, message: str) -> Exception:
-        """What a write fails with when the database cannot take it."""
-        return sqlite3.OperationalError(message) if self.name == "sqlite" else OSError(message)
-
-
-_databases = itertools.count(1)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """The same behaviour tests on both back ends: SQLite (a file) and PostgreSQL (a real server
-    on 127.0.0.1, tests/pgserver.py)."""
-    if request.param == "sqlite":
-        return Backend("sqlite", tmp_path)
-    server = request.getfixturevalue("postgres")
-    return Backend("postgres", tmp_path, server.createdb(f"storage{next(_databases)}"))
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -460,22 +425,13 @@ async def test_unwritable_at_close_goes_to_the_journal_and_is_replayed(db_path: 
     assert count(db_path) == 30 and again.replayed == 30 and not journal.exists()
 
 
-async def test_a_journal_that_cannot_be_replayed_at_start_does_not_stop_the_log(db_path: Path, monkeypatch) -> None:
+async def test_a_journal_that_cannot_be_replayed_at_start_does_not_stop_the_log(db_path: Path) -> None:
     first = SQLiteQueryLog(db_path, SALT)
     await first.open()
     await first.close()
     assert first.journal is not None and first.journal.append([("query", _op_params(1))])
     qlog = SQLiteQueryLog(db_path, SALT, retry_initial=0.01, flush_interval=0.02)
-    real_write = qlog._write
-    calls = {"n": 0}
-
-    async def locked_once(ops):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise sqlite3.OperationalError("database is locked")
-        await real_write(ops)
-
-    monkeypatch.setattr(qlog, "_write", locked_once)
+    fail_first_writes(qlog, sqlite3.OperationalError("database is locked"))
     await qlog.open()  # opens anyway; the journal waits for the writer
     qlog.record(make(2))
     await wait_for(lambda: qlog.written == 2)
@@ -538,16 +494,7 @@ async def test_damage_found_while_running_moves_the_file_aside_and_loses_nothing
     await qlog.open()
     qlog.record(make(1))
     assert await qlog.flush()
-    real_write = qlog._write
-    calls = {"n": 0}
-
-    async def damaged_once(ops):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise sqlite3.DatabaseError("database disk image is malformed")
-        await real_write(ops)
-
-    qlog._write = damaged_once  # type: ignore[method-assign]
+    fail_first_writes(qlog, sqlite3.DatabaseError("database disk image is malformed"))
     for i in range(2, 6):
         qlog.record(make(i))
     assert await qlog.flush()
