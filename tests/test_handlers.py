@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -20,13 +19,14 @@ import pytest
 from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackContext
-from telegram.request import BaseRequest, RequestData
+from telegram.request import RequestData
 
 from policybot import replies
 from policybot.bot import callback_data
 from policybot.bot.app import build_application, post_init, post_shutdown, purge_job, reload_job
 from policybot.bot.context import BotApplication, BotData, UserData
 from policybot.bot.sending import send_reply
+from policybot.bot.throughput import FakeBotAPI
 from policybot.config import Config
 from policybot.knowledge import KnowledgeError, LoadResult
 from policybot.model import LANG_EN, LANG_HANS, LANG_HANT, Button, Reply
@@ -41,53 +41,22 @@ STAFF_ID = 4242
 GROUP_ID = -100555
 
 
-class FakeTelegram(BaseRequest):
-    """Records every Bot API call and answers it like Telegram would (enough for these tests)."""
+class FakeTelegram(FakeBotAPI):
+    """Records every Bot API call and answers it like Telegram would (the bench's fake), and
+    fails the methods put in `fail`."""
 
     def __init__(self) -> None:
+        super().__init__({"id": BOT_ID, "is_bot": True, "first_name": "Policy", "username": BOT_USERNAME}, 500)
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail: dict[str, Exception] = {}
-        self._ids = itertools.count(500)
 
-    @property
-    def read_timeout(self) -> float | None:
-        return 1.0
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         name = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data else {}
-        self.calls.append((name, params))
+        self.calls.append((name, dict(request_data.parameters) if request_data else {}))
         if name in self.fail:
             raise self.fail[name]
-        bot = {"id": BOT_ID, "is_bot": True, "first_name": "Policy", "username": BOT_USERNAME}
-        result: Any = True
-        if name == "getMe":
-            result = bot
-        elif name in ("sendMessage", "editMessageText"):
-            chat_id = int(params["chat_id"])
-            result = {
-                "message_id": next(self._ids),
-                "date": int(dt.datetime.now().timestamp()),
-                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
-                "from": bot,
-                "text": params["text"],
-            }
-        return 200, json.dumps({"ok": True, "result": result}).encode()
+        return await super().do_request(url, method, request_data, *args, **kwargs)
 
 
 @dataclass

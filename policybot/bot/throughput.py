@@ -38,11 +38,13 @@ RESIDENTS = 200
 
 
 class FakeBotAPI(BaseRequest):
-    """Answers every Bot API call at once, as Telegram would, and counts the messages sent."""
+    """Answers every Bot API call at once, as Telegram would, and counts the messages sent.
+    (tests/test_handlers.FakeTelegram extends it to record the calls.)"""
 
-    def __init__(self) -> None:
-        self.sent = 0
-        self._ids = itertools.count(1000)
+    def __init__(self, bot: dict[str, Any] | None = None, first_message_id: int = 1000) -> None:
+        self.bot = bot or BOT
+        self.messages_sent = 0
+        self._ids = itertools.count(first_message_id)
 
     @property
     def read_timeout(self) -> float | None:
@@ -69,17 +71,18 @@ class FakeBotAPI(BaseRequest):
         params = request_data.parameters if request_data else {}
         result: Any = True
         if name == "getMe":
-            result = BOT
-        elif name == "sendMessage":
+            result = self.bot
+        elif name in ("sendMessage", "editMessageText"):
             chat = int(str(params["chat_id"]))
             result = {
                 "message_id": next(self._ids),
                 "date": int(time.time()),
-                "chat": {"id": chat, "type": "private"},
-                "from": BOT,
+                "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"},
+                "from": self.bot,
                 "text": params["text"],
             }
-            self.sent += 1
+            if name == "sendMessage":
+                self.messages_sent += 1
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
 
@@ -126,7 +129,7 @@ async def _drive(app: Application[Any, Any, Any, Any, Any, Any], fake: FakeBotAP
                  lag: LoopLag | None = None, rate: float = 0.0) -> float:
     """Seconds from the first update queued until every one has been handled (its replies sent).
     All at once, or `rate` a second (as they would arrive)."""
-    fake.sent = 0
+    fake.messages_sent = 0
     await app.start()
     ticker = asyncio.create_task(lag.run()) if lag else None
     t0 = time.perf_counter()
@@ -156,7 +159,7 @@ async def policybot_rate(knowledge: Path, questions: list[str], count: int) -> d
             await _drive(app, fake, _updates(distinct(questions, 50, 10**6), 50, app))  # warm up
             # every message different: what matching costs without any repeat
             seconds = await _drive(app, fake, _updates(distinct(questions, count), count, app))
-            sent = fake.sent
+            sent = fake.messages_sent
             # the questions themselves, cycled: hot questions asked again and again
             cycled = await _drive(app, fake, _updates(questions, count, app))
             # A third pass, arriving at half the first rate, with a ticker on the loop: how long
@@ -189,7 +192,7 @@ async def echo_rate(questions: list[str], count: int) -> dict[str, float]:
         seconds = await _drive(app, fake, _updates(questions, count, app))
     finally:
         await app.shutdown()
-    return {"updates": count, "seconds": seconds, "per_second": count / seconds, "sent": fake.sent}
+    return {"updates": count, "seconds": seconds, "per_second": count / seconds, "sent": fake.messages_sent}
 
 
 async def measure(knowledge: Path, questions: list[str], count: int) -> dict[str, Any]:
