@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from policybot.model import ID_PATTERN, QUERY_ID_PATTERN
 from policybot.storage.interface import QueryLog
@@ -194,13 +194,6 @@ class BufferedQueryLog(QueryLog):
         self._report_drops()
         self._closed = True
         await self._close_backend()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # -- queueing (never blocks, never raises) ------------------------------------------------
 

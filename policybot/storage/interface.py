@@ -1,20 +1,35 @@
 """The storage interface: what the service writes and what staff read.
 
 `QueryReader` is every report's view of the log; `QueryLog` adds writing for the running bot.
-SQLite implements both now (`sqlite.SQLiteQueryLog`, `reports.QueryLogReader`); a PostgreSQL
-log will implement the same methods.
+SQLite (`sqlite.SQLiteQueryLog`, `reports.QueryLogReader`) and PostgreSQL
+(`postgres.PostgresQueryLog`, `postgres.PostgresReader`) implement both.
 """
 
 from __future__ import annotations
 
 import abc
 import datetime as dt
+from typing import Self
 
 from policybot.storage.records import Group, LogHealth, PossibleEmergency, QueryRecord, Stats
 
 
 class QueryReader(abc.ABC):
-    """Reading the log: reports, /stats, /unanswered, suggestions."""
+    """Reading the log: reports, /stats, /unanswered, suggestions. Opened and closed, or used
+    as `async with`."""
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     @abc.abstractmethod
     async def stats(self, since: dt.datetime, *, utc_offset: dt.timedelta = dt.timedelta(0)) -> Stats: ...
@@ -37,9 +52,6 @@ class QueryReader(abc.ABC):
 class QueryLog(QueryReader):
     """The running bot's log. Writing calls are synchronous and never block or raise: they
     queue a row; reading and flushing are async."""
-
-    @abc.abstractmethod
-    async def open(self) -> None: ...
 
     @abc.abstractmethod
     async def close(self) -> None:

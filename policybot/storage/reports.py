@@ -217,10 +217,3 @@ class QueryLogReader(SQLiteReports):
         db, self._db = self._db, None
         if db is not None:
             await db.close()
-
-    async def __aenter__(self) -> QueryLogReader:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
