@@ -6,6 +6,7 @@ tests assert on exactly what Telegram would receive: text, parse_mode and inline
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import logging
@@ -208,7 +209,13 @@ def make_config(tmp_path: Path, kb_dir: Path, **overrides: Any) -> Config:
 
 @pytest.fixture
 async def bot(tmp_path: Path, kb_dir: Path, shared_matchers: None) -> AsyncIterator[Bot]:
-    cfg = make_config(tmp_path, kb_dir)
+    async with running_bot(make_config(tmp_path, kb_dir)) as b:
+        yield b
+
+
+@contextlib.asynccontextmanager
+async def running_bot(cfg: Config) -> AsyncIterator[Bot]:
+    """The application on `cfg` with a FakeTelegram, started as run_polling would start it."""
     fake = FakeTelegram()
     app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
     await app.initialize()
@@ -258,16 +265,10 @@ async def test_broken_knowledge_refuses_to_start(tmp_path: Path, kb_dir: Path) -
 async def test_unopenable_query_log_still_serves(tmp_path: Path, kb_dir: Path) -> None:
     (tmp_path / "not-a-dir").write_text("x")
     cfg = make_config(tmp_path, kb_dir, db_path=tmp_path / "not-a-dir" / "log.sqlite3")
-    fake = FakeTelegram()
-    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
-    await app.initialize()
-    await post_init(app)
-    b = Bot(app, fake, cfg)
-    assert b.service.querylog is None
-    await b.say("怎么在网上预约挂号")
-    assert "健康城市" in b.one().text
-    await app.shutdown()
-    await post_shutdown(app)
+    async with running_bot(cfg) as b:
+        assert b.service.querylog is None
+        await b.say("怎么在网上预约挂号")
+        assert "健康城市" in b.one().text
 
 
 def test_api_base_url_is_used(tmp_path: Path, kb_dir: Path) -> None:
@@ -359,19 +360,13 @@ async def test_lang_choice_is_remembered(bot: Bot) -> None:
 async def test_lang_choice_survives_a_restart(tmp_path: Path, kb_dir: Path) -> None:
     cfg = make_config(tmp_path, kb_dir)
     for run in (1, 2):
-        fake = FakeTelegram()
-        app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
-        await app.initialize()
-        await post_init(app)
-        b = Bot(app, fake, cfg)
-        if run == 1:
-            await b.say("/lang")
-            await b.press_label(b.one(), "English")
-        else:  # a new process (or another replica): the choice comes from the database
-            await b.say("/topics")
-            assert b.one().text == "Choose a topic:"
-        await app.shutdown()
-        await post_shutdown(app)
+        async with running_bot(cfg) as b:
+            if run == 1:
+                await b.say("/lang")
+                await b.press_label(b.one(), "English")
+            else:  # a new process (or another replica): the choice comes from the database
+                await b.say("/topics")
+                assert b.one().text == "Choose a topic:"
     with sqlite3.connect(cfg.db_path) as db:
         ((chat_hash, lang),) = db.execute("SELECT chat_hash, lang FROM chat_state").fetchall()
     assert lang == LANG_EN and str(USER_ID) not in chat_hash  # keyed by the salted hash
@@ -555,20 +550,13 @@ async def test_long_knowledge_answer_is_split(tmp_path: Path, kb_dir: Path) -> N
         + "".join(f"      {line}\n" if line else "\n" for line in paragraphs.split("\n")),
         encoding="utf-8",
     )
-    fake = FakeTelegram()
-    cfg = make_config(tmp_path, kb_dir)
-    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
-    await app.initialize()
-    await post_init(app)
-    b = Bot(app, fake, cfg)
-    await b.say("异地就医备案流程是什么")
-    parts = b.sent()
+    async with running_bot(make_config(tmp_path, kb_dir)) as b:
+        await b.say("异地就医备案流程是什么")
+        parts = b.sent()
     assert len(parts) == 2 and all(len(p.text) <= 4096 for p in parts)
     assert parts[0].text.startswith("<b>异地就医备案流程是什么？</b>")
     assert parts[-1].text.endswith("更新：2026-01-01</i>")
     assert not parts[0].buttons and parts[-1].buttons
-    await app.shutdown()
-    await post_shutdown(app)
 
 
 async def test_edited_message_is_answered_as_a_new_question(bot: Bot) -> None:
@@ -789,19 +777,13 @@ async def test_a_damaged_log_is_replaced_and_staff_are_told(tmp_path: Path, kb_d
     cfg = make_config(tmp_path, kb_dir)
     cfg.db_path.parent.mkdir(parents=True)
     cfg.db_path.write_bytes(b"garbage, not SQLite" * 50)
-    fake = FakeTelegram()
-    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
-    await app.initialize()
-    await post_init(app)
-    b = Bot(app, fake, cfg)
-    told = [p for name, p in fake.calls if name == "sendMessage"]
-    assert [int(p["chat_id"]) for p in told] == [STAFF_ID]
-    assert "moved aside" in told[0]["text"] and ".damaged-" in told[0]["text"]
-    await b.say("怎么在网上预约挂号")  # residents are served and logged in the new file
-    assert "健康城市" in b.one().text
-    assert await b.rows("SELECT text FROM queries") == [("怎么在网上预约挂号",)]
-    await app.shutdown()
-    await post_shutdown(app)
+    async with running_bot(cfg) as b:
+        told = [p for name, p in b.fake.calls if name == "sendMessage"]
+        assert [int(p["chat_id"]) for p in told] == [STAFF_ID]
+        assert "moved aside" in told[0]["text"] and ".damaged-" in told[0]["text"]
+        await b.say("怎么在网上预约挂号")  # residents are served and logged in the new file
+        assert "健康城市" in b.one().text
+        assert await b.rows("SELECT text FROM queries") == [("怎么在网上预约挂号",)]
 
 
 async def test_staff_hear_storage_problems_in_staff_words(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -912,16 +894,9 @@ async def test_no_user_id_or_question_in_logs_even_at_debug(
     saved = {n: logging.getLogger(n).level for n in ("telegram", "httpcore", "apscheduler", "aiosqlite", "httpx")}
     caplog.set_level(logging.DEBUG)
     try:
-        fake = FakeTelegram()
-        cfg = make_config(tmp_path, kb_dir)
-        app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
-        await app.initialize()
-        await post_init(app)
-        b = Bot(app, fake, cfg)
-        await b.say("我的医保卡丢了怎么补办", user_id=987654321)
-        assert b.sent()
-        await app.shutdown()
-        await post_shutdown(app)
+        async with running_bot(make_config(tmp_path, kb_dir)) as b:
+            await b.say("我的医保卡丢了怎么补办", user_id=987654321)
+            assert b.sent()
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
@@ -949,13 +924,7 @@ async def test_real_knowledge_base(tmp_path: Path, real_knowledge: LoadResult, s
     result = real_knowledge
     if result.kb is None:
         pytest.skip(f"knowledge/ has {len(result.errors)} error(s); `python -m policybot check` reports them")
-    fake = FakeTelegram()
-    cfg = make_config(tmp_path, REAL_KNOWLEDGE)
-    app = build_application(cfg, request=fake, get_updates_request=FakeTelegram())
-    await app.initialize()
-    await post_init(app)
-    b = Bot(app, fake, cfg)
-    try:
+    async with running_bot(make_config(tmp_path, REAL_KNOWLEDGE)) as b:
         await b.say("/start")
         welcome = b.one().decoded(b.secret)
         assert [x.arg for x in welcome[:-1]] == list(EXAMPLE_ENTRIES)  # all three examples exist
@@ -971,9 +940,6 @@ async def test_real_knowledge_base(tmp_path: Path, real_knowledge: LoadResult, s
             await b.press(callback_data.encode(category, b.secret))
             shown += [x.arg for x in b.one().decoded(b.secret) if x.action == replies.ACT_ENTRY]
         assert sorted(shown) == sorted(result.kb.entries)
-    finally:
-        await app.shutdown()
-        await post_shutdown(app)
 
 
 def test_run_refuses_to_start_with_broken_knowledge(
