@@ -274,6 +274,12 @@ def postgres() -> Iterator[Any]:
 STORAGE_SALT = "test-salt"
 
 
+def rows(path: Path, sql: str = "SELECT * FROM queries ORDER BY query_id") -> list[tuple[Any, ...]]:
+    """Rows of a SQLite file, read from outside whatever has it open."""
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
 class Backend:
     """One fresh database of a back end under test, and plain reads of it from outside the log."""
 
@@ -290,8 +296,7 @@ class Backend:
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
         if self.name == "sqlite":
-            with sqlite3.connect(self.path) as db:
-                return db.execute(sql).fetchall()
+            return rows(self.path, sql)
         import asyncpg
 
         conn = await asyncpg.connect(self.url)

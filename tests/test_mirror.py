@@ -5,7 +5,6 @@ commits and purges — and the staff page's canned queries run on it unchanged."
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,8 @@ import pytest
 from policybot.staff.web import STAFF_METADATA, staff_metadata
 from policybot.storage.mirror import OVERLAP, refresh
 from policybot.storage.postgres import PostgresQueryLog
+from tests.conftest import rows
 from tests.test_storage import NOW, SALT, make
-
-
-def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(path) as db:
-        return db.execute(sql).fetchall()
 
 
 def _canned(name: str) -> str:
@@ -45,24 +40,24 @@ async def test_the_copy_follows_the_log(pg_url: str, tmp_path: Path) -> None:
         assert await qlog.flush()
         first = await refresh(pg_url, copy)
         assert first.copied == 5
-        assert _rows(copy, "SELECT query_id, status FROM queries ORDER BY 1") == [
+        assert rows(copy, "SELECT query_id, status FROM queries ORDER BY 1") == [
             ("q000000001", "answered"), ("q000000002", "unanswered"), ("q000000003", "ambiguous")]
-        assert _rows(copy, "SELECT query_id, entry_id, helpful FROM feedback") == [("q000000001", "card", 0)]
+        assert rows(copy, "SELECT query_id, entry_id, helpful FROM feedback") == [("q000000001", "card", 0)]
         assert stat.S_IMODE(copy.stat().st_mode) == 0o600
-        assert _rows(copy, "SELECT count(*) FROM staff_attempts") == [(0,)]  # not what the page reads
+        assert rows(copy, "SELECT count(*) FROM staff_attempts") == [(0,)]  # not what the page reads
 
         # a changed rating and a new question reach the copy; nothing is doubled
         qlog.feedback("q000000001", True, "card")
         qlog.record(make(4, status="unanswered", entry_id=None, text="宠物狗打疫苗去哪"))
         assert await qlog.flush()
         await refresh(pg_url, copy)
-        assert _rows(copy, "SELECT helpful FROM feedback WHERE query_id = 'q000000001'") == [(1,)]
-        assert _rows(copy, "SELECT count(*) FROM queries") == [(4,)]
+        assert rows(copy, "SELECT helpful FROM feedback WHERE query_id = 'q000000001'") == [(1,)]
+        assert rows(copy, "SELECT count(*) FROM queries") == [(4,)]
 
     # the staff page's own canned queries run on the copy
-    gaps = _rows(copy, _canned("unanswered_this_week"))
+    gaps = rows(copy, _canned("unanswered_this_week"))
     assert [(g[0], g[1]) for g in gaps] == [("宠物狗打疫苗去哪", 2)]
-    assert [r[0] for r in _rows(copy, _canned("unhelpful_answers"))] == ["card"]
+    assert [r[0] for r in rows(copy, _canned("unhelpful_answers"))] == ["card"]
 
 
 async def test_a_late_commit_is_not_missed(pg_url: str, tmp_path: Path) -> None:
@@ -83,7 +78,7 @@ async def test_a_late_commit_is_not_missed(pg_url: str, tmp_path: Path) -> None:
     finally:
         await conn.close()
     await refresh(pg_url, copy)
-    assert ("late",) in _rows(copy, "SELECT query_id FROM queries")
+    assert ("late",) in rows(copy, "SELECT query_id FROM queries")
     assert OVERLAP >= 1_000  # a few batches of every replica
 
 
@@ -97,13 +92,13 @@ async def test_a_purge_reaches_the_copy(pg_url: str, tmp_path: Path) -> None:
         qlog.choice("q000000001", "card")
         assert await qlog.flush()
         await refresh(pg_url, copy)
-        assert _rows(copy, "SELECT count(*) FROM queries") == [(2,)]
+        assert rows(copy, "SELECT count(*) FROM queries") == [(2,)]
         assert await qlog.purge(30) == 1
         result = await refresh(pg_url, copy)
     assert result.removed == 3
-    assert _rows(copy, "SELECT query_id FROM queries") == [("q000000002",)]
-    assert _rows(copy, "SELECT count(*) FROM feedback") == [(0,)]
-    assert _rows(copy, "SELECT count(*) FROM choices") == [(0,)]
+    assert rows(copy, "SELECT query_id FROM queries") == [("q000000002",)]
+    assert rows(copy, "SELECT count(*) FROM feedback") == [(0,)]
+    assert rows(copy, "SELECT count(*) FROM choices") == [(0,)]
 
 
 async def test_a_log_of_another_version_is_refused(pg_url: str, tmp_path: Path) -> None:
@@ -135,5 +130,5 @@ async def test_rows_of_a_version_1_log_are_copied_after_the_upgrade(pg_url: str,
     async with PostgresQueryLog(pg_url, SALT) as qlog:  # the bot upgrades it
         qlog.record(make(1))
     await refresh(pg_url, tmp_path / "policybot.sqlite3")
-    assert _rows(tmp_path / "policybot.sqlite3", "SELECT query_id FROM queries ORDER BY 1") == [
+    assert rows(tmp_path / "policybot.sqlite3", "SELECT query_id FROM queries ORDER BY 1") == [
         ("old",), ("q000000001",)]

@@ -27,7 +27,7 @@ from policybot.storage.privacy import hash_chat, mask_pii
 from policybot.storage.records import QueryRecord
 from policybot.storage.reports import QueryLogError, QueryLogReader
 from policybot.storage.sqlite import SQLiteQueryLog
-from tests.conftest import STORAGE_SALT, Backend
+from tests.conftest import STORAGE_SALT, Backend, rows
 
 SALT = STORAGE_SALT
 NOW = dt.datetime.now(dt.UTC)
@@ -60,11 +60,6 @@ def make(
         kb_version="v1",
         channel="telegram",
     )
-
-
-def rows(path: Path, sql: str = "SELECT * FROM queries ORDER BY query_id") -> list[tuple]:
-    with sqlite3.connect(path) as db:
-        return db.execute(sql).fetchall()
 
 
 def count(path: Path, table: str = "queries") -> int:
